@@ -1,0 +1,10 @@
+//! logbus: Kafka's model in one crate. Topics split into partitions, each
+//! partition a segmented append-only log of Kafka RecordBatch v2 batches.
+//!
+//! Layers, leaves first: [`record`] (the batch format) and [`clock`] ←
+//! [`log`] (segments, indexes, recovery) ← broker ← server, client, admin.
+#![deny(unsafe_code)]
+
+pub mod clock;
+pub mod log;
+pub mod record;
