@@ -108,6 +108,9 @@ pub trait Storage: Send + Sync + Debug {
 
 /// One open file of a [`Storage`]. Positions are explicit, so one handle is
 /// shared by readers and the single writer without a seek cursor.
+// `len` is a fallible I/O query, not a collection size; an `is_empty`
+// would be a second query no caller needs.
+#[allow(clippy::len_without_is_empty)]
 pub trait StorageFile: Send + Sync + Debug {
     /// Reads up to `buf.len()` bytes at `pos`; returns how many were read
     /// (fewer only at the end of the file).
