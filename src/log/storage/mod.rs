@@ -7,8 +7,10 @@
 //! Every call is blocking; callers keep it off async runtime threads.
 
 mod fs;
+mod memory;
 
 pub use fs::FileStorage;
+pub use memory::{MAX_FILE_LEN, MemoryStorage};
 
 use std::any::Any;
 use std::fmt::Debug;
