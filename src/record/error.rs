@@ -84,6 +84,34 @@ pub enum RecordError {
         /// What is wrong with it.
         reason: MalformedReason,
     },
+    /// A record's timestamp is above the batch's `max_timestamp` (create-time batches).
+    #[error(
+        "record {index} has timestamp {timestamp} above the batch max timestamp {max_timestamp}"
+    )]
+    TimestampAboveMax {
+        /// Index of the record within the batch.
+        index: usize,
+        /// The record's absolute timestamp.
+        timestamp: i64,
+        /// The header's max timestamp.
+        max_timestamp: i64,
+    },
+    /// A record given to the builder cannot take this offset in the batch.
+    #[error("record offset {offset} outside the allowed range {min}..={max}")]
+    InvalidRecordOffset {
+        /// The offset asked for.
+        offset: i64,
+        /// Smallest offset allowed (base offset, or previous offset + 1).
+        min: i64,
+        /// Largest offset allowed (base offset + i32::MAX).
+        max: i64,
+    },
+    /// A record, or one of its fields, is too large for Kafka's i32 lengths.
+    #[error("record field of {size} bytes exceeds the i32 length limit")]
+    RecordTooLarge {
+        /// The size that does not fit.
+        size: usize,
+    },
     /// Bytes left over after the last record.
     #[error("{extra} trailing bytes after the last record")]
     TrailingBytes {

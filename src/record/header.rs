@@ -167,13 +167,17 @@ impl BatchHeader {
     }
 
     /// Offset of the last record in the batch.
+    ///
+    /// Wraps on overflow as Kafka's Java `long` does, rather than panicking on
+    /// a hostile base offset near `i64::MAX`.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset
+            .wrapping_add(i64::from(self.last_offset_delta))
     }
 
-    /// Offset the next batch will start at.
+    /// Offset the next batch will start at (wrapping, like [`Self::last_offset`]).
     pub fn next_offset(&self) -> i64 {
-        self.last_offset() + 1
+        self.last_offset().wrapping_add(1)
     }
 
     /// The three compression bits of the attributes.
