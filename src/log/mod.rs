@@ -1,6 +1,851 @@
-//! A partition's log: segments, indexes, recovery and retention.
+//! A partition's log: an append-only sequence of Kafka record batches split
+//! into segments, with sparse indexes, group-committed durability, crash
+//! recovery by CRC, and retention.
 //!
 //! It knows nothing of tokio, sockets or the broker; it writes only through
-//! the [`storage`] seam and reads time only from a [`crate::clock::Clock`].
+//! the [`storage`] seam and reads time only from a [`Clock`]. All calls
+//! block: async callers run them on a blocking thread, never on a runtime
+//! worker (an fsync can take milliseconds).
+//!
+//! Invariants:
+//! - every batch in a segment passed [`crate::record::validate`] when it was
+//!   appended or its CRC when it was recovered; offsets strictly increase;
+//! - everything below the checkpoint's recovery point is durable;
+//! - after a failed write or fsync the log refuses writes until reopened.
 
+mod checkpoint;
+mod config;
+mod error;
+mod index;
+mod segment;
 pub mod storage;
+
+pub use checkpoint::{CHECKPOINT_FILE, CLEAN_SHUTDOWN_FILE, Checkpoint};
+pub use config::{Durability, LogConfig};
+pub use error::LogError;
+pub use segment::{INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, file_stem, parse_stem};
+
+use crate::clock::Clock;
+use crate::record::{self, BatchHeader, RecordBatch, header};
+use bytes::Bytes;
+use error::IoContext;
+use segment::{Segment, read_batches};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use storage::{DirLock, Storage};
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset given to the first record.
+    pub first_offset: i64,
+    /// Offset of the last record (or of the last offset slot a batch reserves).
+    pub last_offset: i64,
+    /// Number of batches appended.
+    pub batches: usize,
+}
+
+/// Bytes read from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadResult {
+    /// Whole stored batches, unchanged; empty at the end of the log.
+    pub bytes: Bytes,
+    /// The log's first offset at the time of the read.
+    pub log_start_offset: i64,
+    /// The offset the next append will get.
+    pub log_end_offset: i64,
+}
+
+/// What a retention pass removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetentionOutcome {
+    /// Segments deleted.
+    pub segments: usize,
+    /// Bytes of log deleted.
+    pub bytes: u64,
+}
+
+/// How the last open went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenKind {
+    /// The directory held no log.
+    New,
+    /// A clean-shutdown marker was found: nothing was scanned.
+    Clean,
+    /// Segments from the recovery point on were scanned and verified.
+    Recovered {
+        /// Segments scanned.
+        segments_scanned: usize,
+        /// Whether a torn or corrupt tail was cut.
+        truncated: bool,
+    },
+}
+
+/// Takes the exclusive lock of a data directory (`DIR/.lock`).
+///
+/// # Errors
+/// [`LogError::Locked`] if another owner holds it, or an I/O error.
+pub fn lock_data_dir(storage: &dyn Storage, dir: &Path) -> Result<DirLock, LogError> {
+    storage
+        .create_dir_all(dir)
+        .context("create data directory", dir)?;
+    storage.lock_dir(dir).map_err(|source| match source.kind() {
+        std::io::ErrorKind::WouldBlock => LogError::Locked {
+            dir: dir.to_path_buf(),
+            source,
+        },
+        _ => LogError::Io {
+            action: "lock data directory",
+            path: dir.to_path_buf(),
+            source,
+        },
+    })
+}
+
+struct Inner {
+    config: LogConfig,
+    /// Sorted by base offset; the last one is active, the others sealed.
+    segments: Vec<Segment>,
+    log_start_offset: i64,
+    recovery_point: i64,
+    /// Bytes appended since open: the group commit's sequence numbers.
+    written: u64,
+    poisoned: bool,
+}
+
+impl Inner {
+    fn active(&self) -> &Segment {
+        self.segments
+            .last()
+            .expect("a log always has an active segment")
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .last_mut()
+            .expect("a log always has an active segment")
+    }
+
+    fn log_end_offset(&self) -> i64 {
+        self.active().next_offset
+    }
+
+    /// Index of the segment that holds `offset` (the last one starting at or before it).
+    fn segment_for(&self, offset: i64) -> usize {
+        self.segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1)
+    }
+
+    fn size(&self) -> u64 {
+        self.segments.iter().map(|s| s.size).sum()
+    }
+}
+
+struct SyncState {
+    /// Sequence number up to which everything is durable.
+    synced: u64,
+    /// Whether a group-commit leader is inside fsync right now.
+    syncing: bool,
+    failed: bool,
+}
+
+/// One partition's log.
+pub struct Log {
+    dir: PathBuf,
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    inner: Mutex<Inner>,
+    sync: Mutex<SyncState>,
+    synced: Condvar,
+    open_kind: OpenKind,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain data behind; the poisoned
+    // flag of the log, not the mutex's, decides whether writes go on.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Log {
+    /// Opens the log in `dir`, creating it if it does not exist. After a
+    /// clean shutdown nothing is scanned; otherwise every segment from the
+    /// recovery point on is scanned, CRCs verified, a torn or corrupt tail
+    /// truncated and the indexes rebuilt.
+    ///
+    /// # Errors
+    /// Any I/O error of the storage.
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        dir: impl Into<PathBuf>,
+        config: LogConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Log, LogError> {
+        let dir = dir.into();
+        storage
+            .create_dir_all(&dir)
+            .context("create log directory", &dir)?;
+        let names = storage.list_dir(&dir).context("list log directory", &dir)?;
+        for name in names
+            .iter()
+            .filter(|n| n.ends_with(checkpoint::TEMP_SUFFIX))
+        {
+            let path = dir.join(name);
+            storage
+                .remove_file(&path)
+                .context("remove temp file", &path)?;
+        }
+        // A checkpoint that fails its CRC is ignored: a full scan is always safe.
+        let checkpoint = match Checkpoint::read(&*storage, &dir) {
+            Err(LogError::CorruptCheckpoint { .. }) => None,
+            other => other?,
+        };
+        let clean = names.iter().any(|n| n == CLEAN_SHUTDOWN_FILE);
+        if clean {
+            // Remove the marker durably before anything is written, so a crash
+            // from now on is never mistaken for a clean shutdown.
+            let marker = dir.join(CLEAN_SHUTDOWN_FILE);
+            storage
+                .remove_file(&marker)
+                .context("remove clean-shutdown marker", &marker)?;
+            storage.sync_dir(&dir).context("sync log directory", &dir)?;
+        }
+        let recovery_point = checkpoint.map_or(0, |c| c.recovery_point);
+        let mut bases: Vec<i64> = names
+            .iter()
+            .filter_map(|n| parse_stem(n, LOG_SUFFIX))
+            .collect();
+        bases.sort_unstable();
+
+        let interval = config.index_interval_bytes;
+        let mut segments: Vec<Segment> = Vec::with_capacity(bases.len().max(1));
+        let mut scanned = 0;
+        let mut truncated = false;
+        for (i, &base) in bases.iter().enumerate() {
+            let below_recovery_point = bases.get(i + 1).is_some_and(|&next| next <= recovery_point);
+            if truncated {
+                // Everything after a corrupt batch goes: offsets must stay contiguous in time.
+                for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                    let path = segment::segment_path(&dir, base, suffix);
+                    let _ = storage.remove_file(&path);
+                }
+                continue;
+            }
+            let segment = if clean || below_recovery_point {
+                Segment::open_trusted(&*storage, &dir, base, interval)?
+            } else {
+                let (segment, cut) = Segment::open_recovering(&*storage, &dir, base, interval)?;
+                scanned += 1;
+                truncated |= cut;
+                segment
+            };
+            if segments
+                .last()
+                .is_some_and(|prev| segment.base_offset < prev.next_offset)
+            {
+                // A segment overlapping its predecessor cannot be trusted.
+                truncated = true;
+                segment.delete(&*storage)?;
+                continue;
+            }
+            segments.push(segment);
+        }
+        if truncated {
+            storage.sync_dir(&dir).context("sync log directory", &dir)?;
+        }
+        let kind = match (bases.is_empty(), clean) {
+            (true, _) => OpenKind::New,
+            (false, true) => OpenKind::Clean,
+            (false, false) => OpenKind::Recovered {
+                segments_scanned: scanned,
+                truncated,
+            },
+        };
+        let start_hint = checkpoint.map_or(0, |c| c.log_start_offset);
+        if segments.is_empty() {
+            segments.push(Segment::create(&*storage, &dir, start_hint.max(0))?);
+            storage.sync_dir(&dir).context("sync log directory", &dir)?;
+        }
+        let count = segments.len();
+        for segment in &mut segments[..count - 1] {
+            segment.sealed = true;
+            segment.map_indexes()?;
+        }
+        let first_base = segments[0].base_offset;
+        let log_end = segments[count - 1].next_offset;
+        let log_start_offset = start_hint.max(first_base).min(log_end);
+        let inner = Inner {
+            config,
+            segments,
+            log_start_offset,
+            recovery_point: recovery_point.min(log_end),
+            written: 0,
+            poisoned: false,
+        };
+        Ok(Log {
+            dir,
+            storage,
+            clock,
+            inner: Mutex::new(inner),
+            sync: Mutex::new(SyncState {
+                synced: 0,
+                syncing: false,
+                failed: false,
+            }),
+            synced: Condvar::new(),
+            open_kind: kind,
+        })
+    }
+
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// How the open that made this `Log` went.
+    pub fn open_kind(&self) -> OpenKind {
+        self.open_kind
+    }
+
+    /// The first offset still readable.
+    pub fn log_start_offset(&self) -> i64 {
+        lock(&self.inner).log_start_offset
+    }
+
+    /// The offset the next appended record will get.
+    pub fn log_end_offset(&self) -> i64 {
+        lock(&self.inner).log_end_offset()
+    }
+
+    /// Bytes of log on storage (indexes excluded).
+    pub fn size_bytes(&self) -> u64 {
+        lock(&self.inner).size()
+    }
+
+    /// Number of segments, the active one included.
+    pub fn segment_count(&self) -> usize {
+        lock(&self.inner).segments.len()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_bases(&self) -> Vec<i64> {
+        lock(&self.inner)
+            .segments
+            .iter()
+            .map(|s| s.base_offset)
+            .collect()
+    }
+
+    /// The log's current settings.
+    pub fn config(&self) -> LogConfig {
+        lock(&self.inner).config.clone()
+    }
+
+    /// Replaces the log's settings; they apply from the next append or retention pass.
+    pub fn set_config(&self, config: LogConfig) {
+        lock(&self.inner).config = config;
+    }
+
+    /// Whether an earlier failure makes the log refuse writes.
+    pub fn is_poisoned(&self) -> bool {
+        lock(&self.inner).poisoned || lock(&self.sync).failed
+    }
+
+    fn poisoned_error(&self) -> LogError {
+        LogError::Poisoned {
+            dir: self.dir.clone(),
+        }
+    }
+
+    /// Appends one or more whole record batches. Each is validated (length,
+    /// magic, CRC, records, offsets inside the batch); then the broker's
+    /// offsets are assigned by rewriting each batch's base offset in `batches`
+    /// (the CRC does not cover it), and all of them are written with one write.
+    /// Returns once the bytes are as durable as `durability` asks.
+    ///
+    /// # Errors
+    /// [`LogError::InvalidBatch`] or [`LogError::EmptyAppend`] (nothing
+    /// written), [`LogError::Poisoned`] after an earlier failure, or an I/O
+    /// error, which poisons the log.
+    pub fn append(
+        &self,
+        batches: &mut [u8],
+        durability: Durability,
+    ) -> Result<AppendInfo, LogError> {
+        let max_batch = lock(&self.inner).config.max_batch_bytes;
+        let headers = split_and_validate(batches, max_batch)?;
+        let target = {
+            let mut inner = lock(&self.inner);
+            if inner.poisoned {
+                return Err(self.poisoned_error());
+            }
+            let first_offset = inner.log_end_offset();
+            let mut next = first_offset;
+            for (at, h) in &headers {
+                header::set_base_offset(&mut batches[*at..], next);
+                next += i64::from(h.last_offset_delta) + 1;
+            }
+            let last_offset = next - 1;
+            let now = self.clock.now_ms();
+            if self.should_roll(&inner, batches.len() as u64, last_offset, now) {
+                self.roll_locked(&mut inner)?;
+            }
+            let headers: Vec<(usize, BatchHeader)> = headers
+                .into_iter()
+                .map(|(at, mut h)| {
+                    h.base_offset =
+                        i64::from_be_bytes(batches[at..at + 8].try_into().expect("8 bytes"));
+                    (at, h)
+                })
+                .collect();
+            let interval = inner.config.index_interval_bytes;
+            if let Err(e) = inner.active_mut().append(batches, &headers, interval, now) {
+                inner.poisoned = true;
+                return Err(e);
+            }
+            inner.written += batches.len() as u64;
+            (
+                inner.written,
+                AppendInfo {
+                    first_offset,
+                    last_offset,
+                    batches: headers.len(),
+                },
+            )
+        };
+        let (seq, info) = target;
+        if durability == Durability::Fsync {
+            self.wait_durable(seq)?;
+        }
+        Ok(info)
+    }
+
+    fn should_roll(&self, inner: &Inner, len: u64, last_offset: i64, now: i64) -> bool {
+        let active = inner.active();
+        if active.size == 0 {
+            return false;
+        }
+        let config = &inner.config;
+        active.size + len > config.segment_bytes.min(u64::from(u32::MAX))
+            || active
+                .rolling_base
+                .is_some_and(|t| now.saturating_sub(t) >= config.segment_ms)
+            || last_offset - active.base_offset > i64::from(u32::MAX)
+    }
+
+    /// Seals the active segment and starts a new one at the log end.
+    fn roll_locked(&self, inner: &mut Inner) -> Result<(), LogError> {
+        let next = inner.log_end_offset();
+        let result = (|| {
+            inner.active_mut().seal()?;
+            let segment = Segment::create(&*self.storage, &self.dir, next)?;
+            inner.segments.push(segment);
+            // The sealed segments are durable now: recovery can start here.
+            inner.recovery_point = next;
+            Checkpoint {
+                recovery_point: next,
+                log_start_offset: inner.log_start_offset,
+            }
+            .write(&*self.storage, &self.dir)
+        })();
+        if result.is_err() {
+            inner.poisoned = true;
+        }
+        result
+    }
+
+    /// Seals the active segment and starts a new one, if the active one holds anything.
+    ///
+    /// # Errors
+    /// [`LogError::Poisoned`], or an I/O error, which poisons the log.
+    pub fn roll(&self) -> Result<(), LogError> {
+        let mut inner = lock(&self.inner);
+        if inner.poisoned {
+            return Err(self.poisoned_error());
+        }
+        if inner.active().size == 0 {
+            return Ok(());
+        }
+        self.roll_locked(&mut inner)
+    }
+
+    /// Blocks until everything appended up to sequence `seq` is durable.
+    /// Concurrent callers share one fsync: the first to arrive syncs for
+    /// everyone who appended before it started (group commit).
+    fn wait_durable(&self, seq: u64) -> Result<(), LogError> {
+        let mut state = lock(&self.sync);
+        loop {
+            if state.failed {
+                return Err(self.poisoned_error());
+            }
+            if state.synced >= seq {
+                return Ok(());
+            }
+            if state.syncing {
+                state = self
+                    .synced
+                    .wait(state)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            state.syncing = true;
+            drop(state);
+            let (file, upto) = {
+                let inner = lock(&self.inner);
+                (Arc::clone(&inner.active().log), inner.written)
+            };
+            // Segments sealed since were synced when they were sealed.
+            let result = file.sync_data();
+            state = lock(&self.sync);
+            state.syncing = false;
+            match result {
+                Ok(()) => state.synced = state.synced.max(upto),
+                Err(_) => {
+                    state.failed = true;
+                    lock(&self.inner).poisoned = true;
+                }
+            }
+            self.synced.notify_all();
+        }
+    }
+
+    /// Makes everything appended so far durable.
+    ///
+    /// # Errors
+    /// [`LogError::Poisoned`] if this or an earlier fsync failed.
+    pub fn flush(&self) -> Result<(), LogError> {
+        let seq = lock(&self.inner).written;
+        self.wait_durable(seq)
+    }
+
+    /// Reads whole batches starting with the one that holds `offset`: at
+    /// least one batch even if it is larger than `max_bytes`, then more while
+    /// they fit. Reading at the log end returns no bytes.
+    ///
+    /// # Errors
+    /// [`LogError::OffsetOutOfRange`] outside `[log_start_offset, log_end_offset]`,
+    /// or an I/O error.
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, LogError> {
+        let mut from = offset;
+        loop {
+            let (file, position, end, log_start_offset, log_end_offset, path, segment_next) = {
+                let inner = lock(&self.inner);
+                let (log_start_offset, log_end_offset) =
+                    (inner.log_start_offset, inner.log_end_offset());
+                if offset < log_start_offset || offset > log_end_offset {
+                    return Err(LogError::OffsetOutOfRange {
+                        offset,
+                        log_start_offset,
+                        log_end_offset,
+                    });
+                }
+                if from >= log_end_offset {
+                    return Ok(ReadResult {
+                        bytes: Bytes::new(),
+                        log_start_offset,
+                        log_end_offset,
+                    });
+                }
+                let segment = &inner.segments[inner.segment_for(from)];
+                (
+                    Arc::clone(&segment.log),
+                    segment.index.lookup(from),
+                    segment.size,
+                    log_start_offset,
+                    log_end_offset,
+                    segment.path(LOG_SUFFIX),
+                    segment.next_offset,
+                )
+            };
+            let mut scanner = segment::HeaderScanner::new(&*file, position, end);
+            while let Some((pos, h)) = scanner.next().context("scan segment", &path)? {
+                if h.last_offset() >= from {
+                    let bytes = read_batches(&*file, pos, end, h.total_len(), max_bytes)
+                        .context("read segment", &path)?;
+                    return Ok(ReadResult {
+                        bytes,
+                        log_start_offset,
+                        log_end_offset,
+                    });
+                }
+            }
+            // Nothing at or after `from` in that segment (a gap): go on with the next one.
+            from = segment_next.max(from + 1);
+        }
+    }
+
+    /// The offset of the first record whose timestamp is ≥ `timestamp`
+    /// (what Kafka's ListOffsets answers), or `None` if there is none.
+    ///
+    /// # Errors
+    /// An I/O error, or a record error if a stored batch cannot be decoded.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>, LogError> {
+        let inner = lock(&self.inner);
+        let log_start = inner.log_start_offset;
+        for segment in inner
+            .segments
+            .iter()
+            .filter(|s| s.max_timestamp >= timestamp && s.next_offset > log_start)
+        {
+            let path = segment.path(LOG_SUFFIX);
+            let from = segment.timestamp_scan_start(timestamp);
+            let mut scanner = segment::HeaderScanner::new(&*segment.log, from, segment.size);
+            // Timestamps need not grow from batch to batch: check each candidate.
+            while let Some((pos, h)) = scanner.next().context("scan segment", &path)? {
+                if h.max_timestamp < timestamp || h.last_offset() < log_start {
+                    continue;
+                }
+                let bytes = read_batches(&*segment.log, pos, segment.size, h.total_len(), 0)
+                    .context("read segment", &path)?;
+                let invalid = |source| LogError::InvalidBatch {
+                    position: pos as usize,
+                    source,
+                };
+                let records = RecordBatch::new(bytes)
+                    .map_err(invalid)?
+                    .records()
+                    .map_err(invalid)?;
+                let hit = records.iter().find(|r| {
+                    r.offset >= log_start && (h.is_log_append_time() || r.timestamp >= timestamp)
+                });
+                if let Some(r) = hit {
+                    return Ok(Some(r.offset));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Deletes the oldest sealed segments that `retention_ms` or
+    /// `retention_bytes` put out of date; the active segment is never deleted.
+    ///
+    /// # Errors
+    /// [`LogError::Poisoned`], or an I/O error, which poisons the log.
+    pub fn apply_retention(&self) -> Result<RetentionOutcome, LogError> {
+        let now = self.clock.now_ms();
+        let mut inner = lock(&self.inner);
+        if inner.poisoned {
+            return Err(self.poisoned_error());
+        }
+        let mut doomed = 0;
+        let mut size = inner.size();
+        for segment in &inner.segments[..inner.segments.len() - 1] {
+            let expired = inner
+                .config
+                .retention_ms
+                .is_some_and(|ms| segment.max_timestamp < now.saturating_sub(ms));
+            let oversized = inner
+                .config
+                .retention_bytes
+                .is_some_and(|limit| size.saturating_sub(segment.size) >= limit);
+            if !(expired || oversized) {
+                break;
+            }
+            size -= segment.size;
+            doomed += 1;
+        }
+        self.delete_oldest_locked(&mut inner, doomed, None)
+    }
+
+    /// Removes the `count` oldest segments and moves the log start offset to
+    /// `new_start`, or to the first remaining segment's base.
+    fn delete_oldest_locked(
+        &self,
+        inner: &mut Inner,
+        count: usize,
+        new_start: Option<i64>,
+    ) -> Result<RetentionOutcome, LogError> {
+        let next_base = inner.segments[count].base_offset;
+        let new_start = new_start.unwrap_or(next_base).max(inner.log_start_offset);
+        if count == 0 && new_start == inner.log_start_offset {
+            return Ok(RetentionOutcome::default());
+        }
+        let result = (|| {
+            // The checkpoint moves first: a crash between the two steps leaves
+            // files that the next open ignores below the start offset.
+            Checkpoint {
+                recovery_point: inner.recovery_point,
+                log_start_offset: new_start,
+            }
+            .write(&*self.storage, &self.dir)?;
+            inner.log_start_offset = new_start;
+            let mut outcome = RetentionOutcome::default();
+            for segment in inner.segments.drain(..count) {
+                outcome.segments += 1;
+                outcome.bytes += segment.size;
+                segment.delete(&*self.storage)?;
+            }
+            if count > 0 {
+                self.storage
+                    .sync_dir(&self.dir)
+                    .context("sync log directory", &self.dir)?;
+            }
+            Ok(outcome)
+        })();
+        if result.is_err() {
+            inner.poisoned = true;
+        }
+        result
+    }
+
+    /// Moves the log start offset to `offset` (Kafka's DeleteRecords):
+    /// reads below it fail, and whole segments below it are deleted.
+    ///
+    /// # Errors
+    /// [`LogError::OffsetOutOfRange`] if `offset` is beyond the log end,
+    /// [`LogError::Poisoned`], or an I/O error, which poisons the log.
+    pub fn delete_records_before(&self, offset: i64) -> Result<RetentionOutcome, LogError> {
+        let mut inner = lock(&self.inner);
+        if inner.poisoned {
+            return Err(self.poisoned_error());
+        }
+        let (log_start_offset, log_end_offset) = (inner.log_start_offset, inner.log_end_offset());
+        if offset > log_end_offset {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset,
+                log_end_offset,
+            });
+        }
+        if offset <= log_start_offset {
+            return Ok(RetentionOutcome::default());
+        }
+        let last = inner.segments.len() - 1;
+        let count = inner.segments[..last]
+            .iter()
+            .enumerate()
+            .take_while(|(i, _)| inner.segments[i + 1].base_offset <= offset)
+            .count();
+        self.delete_oldest_locked(&mut inner, count, Some(offset))
+    }
+
+    /// Removes every batch at or after `offset`, so the log ends at the
+    /// batch boundary at or below it (a batch holding `offset` goes whole).
+    ///
+    /// # Errors
+    /// [`LogError::Poisoned`], or an I/O error, which poisons the log.
+    pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
+        let mut inner = lock(&self.inner);
+        if inner.poisoned {
+            return Err(self.poisoned_error());
+        }
+        if offset >= inner.log_end_offset() {
+            return Ok(());
+        }
+        let result = self.truncate_locked(&mut inner, offset);
+        if result.is_err() {
+            inner.poisoned = true;
+        }
+        result
+    }
+
+    fn truncate_locked(&self, inner: &mut Inner, offset: i64) -> Result<(), LogError> {
+        let interval = inner.config.index_interval_bytes;
+        let offset = offset.max(inner.log_start_offset);
+        // Segments starting at or after the cut go whole; the first one is kept
+        // (emptied) so the log always has an active segment.
+        let keep = inner
+            .segments
+            .partition_point(|s| s.base_offset < offset)
+            .max(1);
+        let removed: Vec<Segment> = inner.segments.drain(keep..).collect();
+        for segment in removed {
+            segment.delete(&*self.storage)?;
+        }
+        let active = inner.active_mut();
+        active.truncate_to(offset, interval)?;
+        let new_end = active.next_offset;
+        // Only the (now active) last segment may be written again.
+        inner.recovery_point = inner.recovery_point.min(inner.active().base_offset);
+        Checkpoint {
+            recovery_point: inner.recovery_point,
+            log_start_offset: inner.log_start_offset.min(new_end),
+        }
+        .write(&*self.storage, &self.dir)?;
+        inner.log_start_offset = inner.log_start_offset.min(new_end);
+        // Appends must not be acknowledged on a sync of bytes that are gone.
+        let mut state = lock(&self.sync);
+        state.synced = state.synced.max(inner.written);
+        Ok(())
+    }
+
+    /// Shuts the log down cleanly: everything is fsynced, the checkpoint
+    /// records the log end as the recovery point, and the clean-shutdown
+    /// marker lets the next open skip the scan.
+    ///
+    /// # Errors
+    /// [`LogError::Poisoned`] (no marker is written, so the next open
+    /// recovers), or an I/O error.
+    pub fn close(self) -> Result<(), LogError> {
+        let mut inner = lock(&self.inner);
+        if inner.poisoned || lock(&self.sync).failed {
+            return Err(self.poisoned_error());
+        }
+        let active = inner.active_mut();
+        active.finish_time_index()?;
+        active.sync_all()?;
+        let log_end = inner.log_end_offset();
+        Checkpoint {
+            recovery_point: log_end,
+            log_start_offset: inner.log_start_offset,
+        }
+        .write(&*self.storage, &self.dir)?;
+        let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
+        let file = self
+            .storage
+            .open(&marker, storage::OpenMode::OpenOrCreate)
+            .context("write clean-shutdown marker", &marker)?;
+        file.sync_data()
+            .context("sync clean-shutdown marker", &marker)?;
+        self.storage
+            .sync_dir(&self.dir)
+            .context("sync log directory", &self.dir)
+    }
+}
+
+/// Splits an append buffer into whole batches and validates each one.
+fn split_and_validate(buf: &[u8], max_batch: usize) -> Result<Vec<(usize, BatchHeader)>, LogError> {
+    let mut headers = Vec::new();
+    let mut at = 0;
+    while at < buf.len() {
+        let invalid = |source| LogError::InvalidBatch {
+            position: at,
+            source,
+        };
+        let rest = &buf[at..];
+        let h = BatchHeader::parse(rest).map_err(invalid)?.ok_or(invalid(
+            record::RecordError::Truncated {
+                needed: record::HEADER_LEN,
+                available: rest.len(),
+            },
+        ))?;
+        let len = h.total_len();
+        if len > max_batch {
+            return Err(invalid(record::RecordError::BatchTooLarge {
+                size: len,
+                max: max_batch,
+            }));
+        }
+        if len > rest.len() {
+            return Err(invalid(record::RecordError::Truncated {
+                needed: len,
+                available: rest.len(),
+            }));
+        }
+        let h = record::validate(&rest[..len]).map_err(invalid)?;
+        headers.push((at, h));
+        at += len;
+    }
+    if headers.is_empty() {
+        return Err(LogError::EmptyAppend);
+    }
+    Ok(headers)
+}

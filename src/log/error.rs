@@ -1,0 +1,81 @@
+//! The log layer's one error type.
+
+use crate::record::RecordError;
+use std::io;
+use std::path::PathBuf;
+
+/// Why a log operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogError {
+    /// An appended batch failed validation; nothing of the append was written.
+    #[error("invalid record batch at byte {position} of the append")]
+    InvalidBatch {
+        /// Byte position of the offending batch within the appended buffer.
+        position: usize,
+        /// What the record layer found.
+        #[source]
+        source: RecordError,
+    },
+    /// An append carried no batch at all.
+    #[error("append carried no record batch")]
+    EmptyAppend,
+    /// A requested offset lies outside `[log_start_offset, log_end_offset]`.
+    #[error("offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        /// The offset asked for.
+        offset: i64,
+        /// The first offset still in the log.
+        log_start_offset: i64,
+        /// The offset the next record will get.
+        log_end_offset: i64,
+    },
+    /// An earlier write or fsync failed: the log refuses writes until reopened.
+    #[error("log {dir} refuses writes after an earlier I/O failure; reopen it to recover")]
+    Poisoned {
+        /// The log's directory.
+        dir: PathBuf,
+    },
+    /// Another owner holds the data directory's lock.
+    #[error("data directory {dir} is locked by another broker")]
+    Locked {
+        /// The locked directory.
+        dir: PathBuf,
+        /// The backend's error.
+        #[source]
+        source: io::Error,
+    },
+    /// A checkpoint file is corrupt.
+    #[error("checkpoint {path} is corrupt")]
+    CorruptCheckpoint {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The storage backend failed.
+    #[error("I/O error on {path} while trying to {action}")]
+    Io {
+        /// What the log was doing.
+        action: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The backend's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Attaches the action and path to an I/O error.
+pub(crate) trait IoContext<T> {
+    /// Wraps the error in [`LogError::Io`].
+    fn context(self, action: &'static str, path: &std::path::Path) -> Result<T, LogError>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn context(self, action: &'static str, path: &std::path::Path) -> Result<T, LogError> {
+        self.map_err(|source| LogError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
