@@ -323,11 +323,14 @@ pub struct BatchBuilder {
     log_append_time: bool,
     delete_horizon: Option<i64>,
     last_offset_delta: Option<i32>,
+    max_timestamp_override: Option<i64>,
     /// Header placeholder (HEADER_LEN zero bytes), then the encoded records.
     buf: Vec<u8>,
     count: usize,
     first_timestamp: Option<i64>,
     max_timestamp: Option<i64>,
+    /// Index of the (first) record holding `max_timestamp`.
+    max_index: usize,
     last_offset: Option<i64>,
 }
 
@@ -347,10 +350,12 @@ impl BatchBuilder {
             log_append_time: false,
             delete_horizon: None,
             last_offset_delta: None,
+            max_timestamp_override: None,
             buf: vec![0; HEADER_LEN],
             count: 0,
             first_timestamp: None,
             max_timestamp: None,
+            max_index: 0,
             last_offset: None,
         }
     }
@@ -411,6 +416,15 @@ impl BatchBuilder {
     /// last record's delta.
     pub fn last_offset_delta(mut self, last_offset_delta: i32) -> BatchBuilder {
         self.last_offset_delta = Some(last_offset_delta);
+        self
+    }
+
+    /// Overrides `max_timestamp`: for a log-append-time batch, the broker's
+    /// append time (Kafka's `logAppendTime`), which readers then report for
+    /// every record. [`BatchBuilder::build`] fails if a create-time batch holds
+    /// a record above it.
+    pub fn max_timestamp(mut self, max_timestamp: i64) -> BatchBuilder {
+        self.max_timestamp_override = Some(max_timestamp);
         self
     }
 
@@ -552,7 +566,10 @@ impl BatchBuilder {
             return Err(e);
         }
         self.first_timestamp.get_or_insert(timestamp);
-        self.max_timestamp = Some(self.max_timestamp.map_or(timestamp, |m| m.max(timestamp)));
+        if self.max_timestamp.is_none_or(|m| timestamp > m) {
+            self.max_timestamp = Some(timestamp);
+            self.max_index = self.count;
+        }
         self.last_offset = Some(offset);
         self.count += 1;
         Ok(())
@@ -598,7 +615,17 @@ impl BatchBuilder {
         };
         let attributes = self.attributes();
         let base_timestamp = self.base_timestamp().unwrap_or(NO_TIMESTAMP);
-        let max_timestamp = self.max_timestamp.unwrap_or(NO_TIMESTAMP);
+        let max_timestamp = match (self.max_timestamp_override, self.max_timestamp) {
+            (Some(over), Some(actual)) if over < actual && !self.log_append_time => {
+                return Err(RecordError::TimestampAboveMax {
+                    index: self.max_index,
+                    timestamp: actual,
+                    max_timestamp: over,
+                });
+            }
+            (Some(over), _) => over,
+            (None, actual) => actual.unwrap_or(NO_TIMESTAMP),
+        };
         let mut buf = self.buf;
         if self.compression != Compression::None {
             let packed = compression::compress(self.compression, &buf[HEADER_LEN..])?;

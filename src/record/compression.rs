@@ -5,6 +5,18 @@
 //! of KIP-57, xerial-framed or raw snappy) and nothing else: it compresses
 //! and decompresses byte slices and knows nothing of records or batch headers.
 //!
+//! Xerial snappy framing (the one layout parsed by hand here; big-endian):
+//!
+//! ```text
+//! offset  size  field
+//!      0     8  magic                 0x82 'S' 'N' 'A' 'P' 'P' 'Y' 0x00
+//!      8     4  version               i32, 1 (ignored when reading)
+//!     12     4  compatible version    i32, 1 (ignored when reading)
+//!     16     4  block length          i32, bytes of the block that follows
+//!     20     …  raw snappy block      at most 32 KiB uncompressed when written
+//!              (block length, block) repeat to the end of the payload
+//! ```
+//!
 //! Every decoder reads through a bound of `limit + 1` bytes, so a small
 //! hostile payload cannot inflate into gigabytes: the first byte past the
 //! limit turns into [`RecordError::DecompressedTooLarge`].
