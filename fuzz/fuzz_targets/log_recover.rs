@@ -8,13 +8,15 @@ use libfuzzer_sys::fuzz_target;
 use logbus::clock::ManualClock;
 use logbus::log::storage::{MemoryStorage, Storage};
 use logbus::log::{Durability, Log, LogConfig};
-use logbus::record::{BatchBuilder, BatchHeader, Compression, verify_crc};
+use logbus::record::{BatchBuilder, BatchHeader, Compression, compute_crc, header, verify_crc};
 use std::path::Path;
 use std::sync::Arc;
 
 fuzz_target!(|data: &[u8]| {
     // First byte: how many following bytes go to the index (0..=63); then
-    // 26 bytes of checkpoint when bit 7 is set; the rest is the segment.
+    // 26 bytes of checkpoint when bit 7 is set; the rest is the segment, whose
+    // batch CRCs are fixed up when bit 6 is set so that mutations get past the
+    // CRC and reach the offset, length and index checks.
     let Some((&selector, rest)) = data.split_first() else {
         return;
     };
@@ -22,10 +24,23 @@ fuzz_target!(|data: &[u8]| {
     let (index, rest) = rest.split_at(index_len);
     let (checkpoint, segment) = if selector & 0x80 != 0 && rest.len() >= 26 { rest.split_at(26) } else { (&[][..], rest) };
 
+    let mut segment = segment.to_vec();
+    if selector & 0x40 != 0 {
+        let mut at = 0;
+        while let Ok(Some(h)) = BatchHeader::parse(&segment[at..]) {
+            let end = at + h.total_len();
+            if end > segment.len() {
+                break;
+            }
+            let crc = compute_crc(&segment[at..end]);
+            segment[at + header::CRC..at + header::CRC + 4].copy_from_slice(&crc.to_be_bytes());
+            at = end;
+        }
+    }
     let storage = MemoryStorage::new();
     let dir = Path::new("/data/t-0");
     storage.create_dir_all(dir).unwrap();
-    storage.write_file_raw(&dir.join("00000000000000000000.log"), segment).unwrap();
+    storage.write_file_raw(&dir.join("00000000000000000000.log"), &segment).unwrap();
     if !index.is_empty() {
         storage.write_file_raw(&dir.join("00000000000000000000.index"), index).unwrap();
     }
