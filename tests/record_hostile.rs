@@ -247,7 +247,7 @@ fn malformed_varint_in_a_record_is_rejected() {
         validate(&batch),
         Err(RecordError::MalformedRecord {
             index: 0,
-            reason: MalformedReason::BadVarint
+            reason: MalformedReason::BadVarint(_)
         })
     ));
     // A varint cut short by the end of the batch.
@@ -256,7 +256,7 @@ fn malformed_varint_in_a_record_is_rejected() {
         validate(&batch),
         Err(RecordError::MalformedRecord {
             index: 0,
-            reason: MalformedReason::BadVarint
+            reason: MalformedReason::BadVarint(_)
         })
     ));
 }

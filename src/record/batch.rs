@@ -632,11 +632,12 @@ impl BatchBuilder {
             buf.truncate(HEADER_LEN);
             buf.extend_from_slice(&packed);
         }
-        let batch_length =
-            i32::try_from(buf.len() - LOG_OVERHEAD).map_err(|_| RecordError::BatchTooLarge {
+        let Ok(batch_length) = i32::try_from(buf.len() - LOG_OVERHEAD) else {
+            return Err(RecordError::BatchTooLarge {
                 size: buf.len(),
                 max: i32::MAX as usize + LOG_OVERHEAD,
-            })?;
+            });
+        };
         let count = self.count as i32; // < batch_length / 7, so it fits
         let mut put = |at: usize, bytes: &[u8]| buf[at..at + bytes.len()].copy_from_slice(bytes);
         put(header::BASE_OFFSET, &self.base_offset.to_be_bytes());

@@ -243,8 +243,9 @@ fn snappy_decompress(data: &[u8], limit: usize) -> Result<Vec<u8>, RecordError> 
             return Err(corrupt("xerial snappy block length truncated"));
         };
         let len = i32::from_be_bytes(*len_bytes);
-        let len =
-            usize::try_from(len).map_err(|_| corrupt("negative xerial snappy block length"))?;
+        let Ok(len) = usize::try_from(len) else {
+            return Err(corrupt("negative xerial snappy block length"));
+        };
         if len > tail.len() {
             return Err(corrupt("xerial snappy block truncated"));
         }

@@ -148,7 +148,7 @@ pub enum RecordError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MalformedReason {
     /// A varint is longer than its type allows or runs past the end.
-    BadVarint,
+    BadVarint(super::varint::VarintError),
     /// A length field is negative (other than -1 for null) or runs past the end.
     BadLength,
     /// The record's own length does not match the fields it holds.
@@ -160,7 +160,7 @@ pub enum MalformedReason {
 impl std::fmt::Display for MalformedReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            MalformedReason::BadVarint => "bad varint",
+            MalformedReason::BadVarint(e) => return write!(f, "bad varint: {e}"),
             MalformedReason::BadLength => "bad length",
             MalformedReason::LengthMismatch => "record length does not match its fields",
             MalformedReason::BadHeaderKey => "header key is null or not UTF-8",

@@ -95,14 +95,14 @@ struct Cursor<'a> {
 impl Cursor<'_> {
     fn varint(&mut self) -> Result<i32, MalformedReason> {
         let rest = self.buf.get(self.pos..).unwrap_or_default();
-        let (value, len) = get_varint(rest).map_err(|_| MalformedReason::BadVarint)?;
+        let (value, len) = get_varint(rest).map_err(MalformedReason::BadVarint)?;
         self.pos += len;
         Ok(value)
     }
 
     fn varlong(&mut self) -> Result<i64, MalformedReason> {
         let rest = self.buf.get(self.pos..).unwrap_or_default();
-        let (value, len) = get_varlong(rest).map_err(|_| MalformedReason::BadVarint)?;
+        let (value, len) = get_varlong(rest).map_err(MalformedReason::BadVarint)?;
         self.pos += len;
         Ok(value)
     }
@@ -206,9 +206,10 @@ pub(crate) fn decode_record(
     let mut headers = Vec::with_capacity(raw.header_count);
     for _ in 0..raw.header_count {
         let (key, value) = cur.header()?;
-        let key = std::str::from_utf8(&buf[key]).map_err(|_| MalformedReason::BadHeaderKey)?;
+        // `cur.header` checked the key is UTF-8, so nothing is replaced here.
+        let key = String::from_utf8_lossy(&buf[key]).into_owned();
         headers.push(Header {
-            key: key.to_owned(),
+            key,
             value: value.map(|r| buf.slice(r)),
         });
     }
