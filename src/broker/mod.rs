@@ -38,8 +38,8 @@ pub use fetch::{
 };
 pub use group::{
     AssignmentStrategy, CommitRequest, CommittedOffset, GroupDescription, GroupListing, GroupState,
-    JoinGroupRequest, MemberAssignment, MemberDescription, PartitionLag, Subscription,
-    TopicPartition,
+    JoinGroupRequest, MAX_GROUP_ID_LEN, MemberAssignment, MemberDescription, PartitionLag,
+    ResetTarget, Subscription, TopicPartition,
 };
 pub use metrics::{GroupCounters, MetricsSnapshot, TopicCounters};
 pub use offsets::OFFSETS_TOPIC;
