@@ -5,6 +5,7 @@
 //! [`log`] (segments, indexes, recovery) ← broker ← server, client, admin.
 #![deny(unsafe_code)]
 
+pub mod broker;
 pub mod clock;
 pub mod log;
 pub mod record;

@@ -1,6 +1,7 @@
 //! The layering of design §8, checked by reading the sources: `record` is a
 //! leaf, `log` knows only `record` and `clock`, `protocol` is a pure codec,
-//! and none of them may touch tokio or a layer above.
+//! none of them may touch tokio or a layer above, and the broker uses only
+//! `log`, `record` and `clock` below it.
 
 use std::path::{Path, PathBuf};
 
@@ -82,6 +83,15 @@ fn log_knows_only_record_and_clock() {
 fn protocol_is_a_pure_codec() {
     assert_eq!(
         check("protocol", &["protocol", "record"]),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn broker_uses_only_log_record_and_clock_below_it() {
+    // tokio is allowed here: the broker's async surface is waiting (design §8).
+    assert_eq!(
+        check("broker", &["broker", "log", "record", "clock", "tokio"]),
         Vec::<String>::new()
     );
 }

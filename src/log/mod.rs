@@ -20,7 +20,9 @@ mod index;
 mod segment;
 pub mod storage;
 
-pub use checkpoint::{CHECKPOINT_FILE, CLEAN_SHUTDOWN_FILE, Checkpoint};
+pub use checkpoint::{
+    CHECKPOINT_FILE, CLEAN_SHUTDOWN_FILE, Checkpoint, TEMP_SUFFIX, write_atomically,
+};
 pub use config::{Durability, LogConfig};
 pub use error::LogError;
 pub use segment::{INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, file_stem, parse_stem};

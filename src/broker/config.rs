@@ -1,0 +1,187 @@
+//! Broker and topic settings with their defaults (design §10). Plain data:
+//! nothing here opens files or reads the clock.
+
+use crate::clock::{Clock, SystemClock};
+use crate::log::LogConfig;
+use crate::log::storage::{FileStorage, MemoryStorage, Storage};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What a topic does with old records (Kafka `cleanup.policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CleanupPolicy {
+    /// Delete old segments by retention time and size.
+    #[default]
+    Delete,
+    /// Keep the latest record per key (log compaction).
+    Compact,
+    /// Both.
+    CompactDelete,
+}
+
+impl CleanupPolicy {
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            CleanupPolicy::Delete => 0,
+            CleanupPolicy::Compact => 1,
+            CleanupPolicy::CompactDelete => 2,
+        }
+    }
+
+    pub(crate) fn from_code(code: u8) -> Option<CleanupPolicy> {
+        match code {
+            0 => Some(CleanupPolicy::Delete),
+            1 => Some(CleanupPolicy::Compact),
+            2 => Some(CleanupPolicy::CompactDelete),
+            _ => None,
+        }
+    }
+}
+
+/// Settings of one topic: its partition count and its partitions' log settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicConfig {
+    /// Number of partitions (at least 1).
+    pub partitions: u32,
+    /// What happens to old records.
+    pub cleanup_policy: CleanupPolicy,
+    /// Each partition's log settings (segment size, retention, ...).
+    pub log: LogConfig,
+}
+
+impl Default for TopicConfig {
+    fn default() -> TopicConfig {
+        TopicConfig {
+            partitions: 1,
+            cleanup_policy: CleanupPolicy::Delete,
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl TopicConfig {
+    /// A default topic with `partitions` partitions.
+    pub fn with_partitions(partitions: u32) -> TopicConfig {
+        TopicConfig {
+            partitions,
+            ..TopicConfig::default()
+        }
+    }
+
+    /// The log settings each partition opens with. The single place where a
+    /// topic's cleanup policy reaches the log: once `LogConfig` gains
+    /// `cleanup_policy` (compaction), map `self.cleanup_policy` onto it here.
+    pub(crate) fn log_config(&self) -> LogConfig {
+        self.log.clone()
+    }
+}
+
+/// Where the broker keeps its data.
+#[derive(Debug, Clone)]
+pub enum StorageConfig {
+    /// A directory on the file system.
+    Dir(PathBuf),
+    /// A fresh in-memory store, lost when the broker is dropped.
+    Memory,
+    /// An injected backend (tests crash a shared [`MemoryStorage`] this way).
+    Custom {
+        /// The backend.
+        storage: Arc<dyn Storage>,
+        /// The data directory inside it.
+        dir: PathBuf,
+    },
+}
+
+impl StorageConfig {
+    /// The backend and data directory this configuration names.
+    pub(crate) fn resolve(&self) -> (Arc<dyn Storage>, PathBuf) {
+        match self {
+            StorageConfig::Dir(dir) => (Arc::new(FileStorage::new()), dir.clone()),
+            StorageConfig::Memory => (Arc::new(MemoryStorage::new()), PathBuf::from("/logbus")),
+            StorageConfig::Custom { storage, dir } => (Arc::clone(storage), dir.clone()),
+        }
+    }
+}
+
+/// Consumer group settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupConfig {
+    /// Session timeout for members that do not ask for one (Kafka 45 s).
+    pub default_session_timeout_ms: i64,
+    /// Smallest session timeout a member may ask for.
+    pub min_session_timeout_ms: i64,
+    /// Largest session timeout a member may ask for.
+    pub max_session_timeout_ms: i64,
+    /// Partitions of `__consumer_offsets` (fixed once created).
+    pub offsets_topic_partitions: u32,
+}
+
+impl Default for GroupConfig {
+    fn default() -> GroupConfig {
+        GroupConfig {
+            default_session_timeout_ms: 45_000,
+            min_session_timeout_ms: 1,
+            max_session_timeout_ms: 30 * 60 * 1000,
+            offsets_topic_partitions: 1,
+        }
+    }
+}
+
+/// Everything [`crate::broker::Broker::open`] needs.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Where data lives.
+    pub storage: StorageConfig,
+    /// The clock every timer reads (session timeouts, retention, segment age).
+    pub clock: Arc<dyn Clock>,
+    /// Create unknown topics on first produce (off for an embedded broker, design §10).
+    pub auto_create_topics: bool,
+    /// Settings of auto-created topics.
+    pub default_topic: TopicConfig,
+    /// Consumer group settings.
+    pub group: GroupConfig,
+    /// Largest partition count a topic may have.
+    pub max_partitions: u32,
+}
+
+impl BrokerConfig {
+    /// A broker on the file-system directory `dir`, with defaults.
+    pub fn dir(dir: impl Into<PathBuf>) -> BrokerConfig {
+        BrokerConfig::with_storage(StorageConfig::Dir(dir.into()))
+    }
+
+    /// A broker entirely in memory, with defaults.
+    pub fn in_memory() -> BrokerConfig {
+        BrokerConfig::with_storage(StorageConfig::Memory)
+    }
+
+    /// A broker on an injected storage backend, with defaults.
+    pub fn with_storage(storage: StorageConfig) -> BrokerConfig {
+        BrokerConfig {
+            storage,
+            clock: Arc::new(SystemClock),
+            auto_create_topics: false,
+            default_topic: TopicConfig::default(),
+            group: GroupConfig::default(),
+            max_partitions: 10_000,
+        }
+    }
+
+    /// Replaces the clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> BrokerConfig {
+        self.clock = clock;
+        self
+    }
+
+    /// Turns auto-creation of topics on first produce on or off.
+    pub fn auto_create_topics(mut self, on: bool) -> BrokerConfig {
+        self.auto_create_topics = on;
+        self
+    }
+
+    /// Sets the partition count of auto-created topics.
+    pub fn default_partitions(mut self, partitions: u32) -> BrokerConfig {
+        self.default_topic.partitions = partitions;
+        self
+    }
+}

@@ -1,0 +1,642 @@
+//! The broker: logbus's one engine (design §1). It owns every topic,
+//! partition, idempotent producer, consumer group and committed offset, and
+//! is the API the in-process client, the native TCP server and the CLI all
+//! call; nothing here knows which face a request came through.
+//!
+//! It uses the `log`, `record` and `clock` layers only. Produce and every
+//! other call that writes is blocking (a log may fsync): async callers use
+//! the `*_async` wrappers, which run them on tokio's blocking pool. Its
+//! async surface is waiting only: long-poll fetches and group waits, woken
+//! by `tokio::sync::watch` channels, never by polling.
+//!
+//! Data directory layout (design §3):
+//! ```text
+//! DATA/.lock                 exclusive lock of the running broker
+//! DATA/NAME.topic            topic metadata (see `topic.rs`, docs/format.md)
+//! DATA/NAME-N/               partition N's log
+//! DATA/producer-ids          next block of producer ids (see `producer_id.rs`)
+//! DATA/__consumer_offsets-N/ committed offsets (see `offsets.rs`)
+//! ```
+
+pub mod client;
+mod config;
+mod error;
+mod fetch;
+mod group;
+mod metrics;
+mod offsets;
+mod partitioner;
+mod produce;
+mod producer_id;
+mod producer_state;
+mod topic;
+
+pub use config::{BrokerConfig, CleanupPolicy, GroupConfig, StorageConfig, TopicConfig};
+pub use error::{BrokerError, TopicNameProblem};
+pub use fetch::{
+    FetchPartition, FetchRequest, FetchedData, FetchedPartition, OffsetSpec, decode_records,
+};
+pub use group::{
+    AssignmentStrategy, CommitRequest, CommittedOffset, GroupDescription, GroupListing, GroupState,
+    JoinGroupRequest, MAX_GROUP_ID_LEN, MemberAssignment, MemberDescription, PartitionLag,
+    ResetTarget, Subscription, TopicPartition,
+};
+pub use metrics::{GroupCounters, MetricsSnapshot, TopicCounters};
+pub use offsets::OFFSETS_TOPIC;
+pub use partitioner::{murmur2, partition_for_key};
+pub use produce::{PartitionAppend, ProduceRecord, RecordMetadata};
+pub use producer_id::ProducerIdAndEpoch;
+pub use producer_state::MAX_CACHED_BATCHES;
+pub use topic::{MAX_TOPIC_NAME_LEN, TOPIC_META_SUFFIX, validate_topic_name};
+
+use crate::clock::Clock;
+use crate::log::storage::{DirLock, OpenMode, Storage};
+use crate::log::{self, Log, LogError};
+use metrics::BrokerMetrics;
+use producer_id::ProducerIds;
+use producer_state::ProducerStates;
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use tokio::sync::watch;
+use topic::{Partition, Topic, TopicMeta};
+
+/// One partition as `describe_topic` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionDescription {
+    /// Partition number.
+    pub partition: u32,
+    /// First readable offset.
+    pub log_start_offset: i64,
+    /// Offset the next record will get (every stored record is visible).
+    pub high_watermark: i64,
+    /// Bytes of log on storage.
+    pub size_bytes: u64,
+}
+
+/// A topic as `describe_topic` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicDescription {
+    /// Topic name.
+    pub name: String,
+    /// Its settings.
+    pub config: TopicConfig,
+    /// Whether the broker owns it (`__consumer_offsets`).
+    pub internal: bool,
+    /// Its partitions in order.
+    pub partitions: Vec<PartitionDescription>,
+}
+
+pub(crate) struct Shared {
+    pub config: BrokerConfig,
+    pub storage: Arc<dyn Storage>,
+    pub dir: PathBuf,
+    pub clock: Arc<dyn Clock>,
+    lock: Mutex<Option<DirLock>>,
+    pub topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    /// Serialises topic creation, deletion and growth (metadata writes).
+    admin: Mutex<()>,
+    producer_ids: Mutex<ProducerIds>,
+    pub groups: Mutex<group::Groups>,
+    /// Bumped on every group change and commit; wakes group waiters.
+    pub group_events: watch::Sender<u64>,
+    pub metrics: BrokerMetrics,
+    closed: AtomicBool,
+    /// The clock's time at open; keeps member ids unique across restarts.
+    pub opened_ms: i64,
+}
+
+/// A handle to a running broker; clones share it.
+#[derive(Clone)]
+pub struct Broker {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("dir", &self.shared.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+// A panic while a lock was held leaves consistent plain data behind in this
+// module (every mutation is a single insert/replace), so poisoning is ignored.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub(crate) fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub(crate) fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub(crate) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> BrokerError {
+    let path = path.to_path_buf();
+    move |source| BrokerError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// Reads a small broker file whole, refusing anything over `max` bytes.
+pub(crate) fn read_small_file(
+    storage: &dyn Storage,
+    path: &Path,
+    max: u64,
+) -> Result<Option<Vec<u8>>, BrokerError> {
+    let file = match storage.open(path, OpenMode::Existing) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("open metadata", path)(e)),
+    };
+    let len = file.len().map_err(io_err("stat metadata", path))?;
+    if len > max {
+        return Err(BrokerError::CorruptMetadata {
+            path: path.to_path_buf(),
+            problem: "file too large",
+        });
+    }
+    let mut buf = vec![0; len as usize];
+    file.read_exact_at(&mut buf, 0)
+        .map_err(io_err("read metadata", path))?;
+    Ok(Some(buf))
+}
+
+fn metadata_err(path: PathBuf) -> impl FnOnce(LogError) -> BrokerError {
+    move |source| BrokerError::Metadata { path, source }
+}
+
+impl Broker {
+    /// Opens a broker on the configured storage: takes the data directory's
+    /// lock, loads topics, opens (and if needed recovers) every partition's
+    /// log, rebuilds idempotent producer state from the logs' tails, and
+    /// reloads committed offsets from `__consumer_offsets`.
+    ///
+    /// # Errors
+    /// [`BrokerError::Locked`] if another broker holds the directory;
+    /// [`BrokerError::CorruptMetadata`] for a damaged metadata file; a log
+    /// or storage error otherwise.
+    pub fn open(config: BrokerConfig) -> Result<Broker, BrokerError> {
+        let (storage, dir) = config.storage.resolve();
+        let dir_lock = log::lock_data_dir(&*storage, &dir).map_err(|source| match source {
+            LogError::Locked { .. } => BrokerError::Locked {
+                dir: dir.clone(),
+                source,
+            },
+            source => BrokerError::Metadata {
+                path: dir.clone(),
+                source,
+            },
+        })?;
+        let names = storage
+            .list_dir(&dir)
+            .map_err(io_err("list data directory", &dir))?;
+        for name in names.iter().filter(|n| n.ends_with(log::TEMP_SUFFIX)) {
+            let path = dir.join(name);
+            storage
+                .remove_file(&path)
+                .map_err(io_err("remove temp file", &path))?;
+        }
+        let clock = Arc::clone(&config.clock);
+        let mut topics = BTreeMap::new();
+        for name in names.iter().filter(|n| n.ends_with(TOPIC_META_SUFFIX)) {
+            let path = dir.join(name);
+            let Some(bytes) = read_small_file(&*storage, &path, 4096)? else {
+                continue;
+            };
+            let meta = TopicMeta::decode(&bytes)
+                .map_err(|problem| BrokerError::CorruptMetadata { path, problem })?;
+            let topic = open_topic(&storage, &dir, &clock, meta)?;
+            topics.insert(topic.name.clone(), Arc::new(topic));
+        }
+        // Partition directories no topic claims are leftovers of a crash in
+        // the middle of creating, growing or deleting a topic.
+        let mut removed = false;
+        for name in &names {
+            if let Some((topic, partition)) = topic::parse_partition_dir(name) {
+                let claimed = topics
+                    .get(topic)
+                    .is_some_and(|t: &Arc<Topic>| partition < t.partition_count());
+                if !claimed {
+                    let path = dir.join(name);
+                    storage
+                        .remove_dir_all(&path)
+                        .map_err(io_err("remove orphan partition", &path))?;
+                    removed = true;
+                }
+            }
+        }
+        if removed {
+            storage
+                .sync_dir(&dir)
+                .map_err(io_err("sync data directory", &dir))?;
+        }
+        let producer_ids = ProducerIds::load(&*storage, &dir)?;
+        let clock_now = clock.now_ms();
+        let (group_events, _) = watch::channel(0);
+        let broker = Broker {
+            shared: Arc::new(Shared {
+                storage,
+                dir,
+                clock,
+                lock: Mutex::new(Some(dir_lock)),
+                topics: RwLock::new(topics),
+                admin: Mutex::new(()),
+                producer_ids: Mutex::new(producer_ids),
+                groups: Mutex::new(group::Groups::default()),
+                group_events,
+                metrics: BrokerMetrics::default(),
+                closed: AtomicBool::new(false),
+                opened_ms: clock_now,
+                config,
+            }),
+        };
+        broker.ensure_offsets_topic()?;
+        broker.load_offsets()?;
+        Ok(broker)
+    }
+
+    /// The data directory (inside the storage backend).
+    pub fn data_dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// The clock the broker reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.shared.clock
+    }
+
+    /// The broker's configuration.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.shared.config
+    }
+
+    pub(crate) fn check_open(&self) -> Result<(), BrokerError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(BrokerError::Closed);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn topic(&self, name: &str) -> Result<Arc<Topic>, BrokerError> {
+        self.check_open()?;
+        read(&self.shared.topics)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| BrokerError::UnknownTopic {
+                topic: name.to_owned(),
+            })
+    }
+
+    pub(crate) fn partition(
+        &self,
+        topic: &str,
+        partition: u32,
+    ) -> Result<Arc<Partition>, BrokerError> {
+        self.topic(topic)?.partition(partition)
+    }
+
+    /// Creates a topic with `config` (synchronous: its partitions exist when
+    /// this returns).
+    ///
+    /// # Errors
+    /// [`BrokerError::InvalidTopicName`], [`BrokerError::TopicExists`],
+    /// [`BrokerError::InvalidPartitions`], or a storage error.
+    pub fn create_topic(&self, name: &str, config: TopicConfig) -> Result<(), BrokerError> {
+        validate_topic_name(name)?;
+        if name == OFFSETS_TOPIC {
+            return Err(BrokerError::InternalTopic {
+                topic: name.to_owned(),
+            });
+        }
+        self.create_topic_unchecked(name, config)?;
+        self.topics_changed();
+        Ok(())
+    }
+
+    fn create_topic_unchecked(&self, name: &str, config: TopicConfig) -> Result<(), BrokerError> {
+        self.check_open()?;
+        let max = self.shared.config.max_partitions;
+        if config.partitions == 0 || config.partitions > max {
+            return Err(BrokerError::InvalidPartitions {
+                requested: config.partitions,
+                current: 0,
+                max,
+            });
+        }
+        let _admin = lock(&self.shared.admin);
+        if read(&self.shared.topics).contains_key(name) {
+            return Err(BrokerError::TopicExists {
+                topic: name.to_owned(),
+            });
+        }
+        let s = &self.shared;
+        let meta = TopicMeta {
+            name: name.to_owned(),
+            config,
+            created_ms: s.clock.now_ms(),
+        };
+        // Logs first, metadata last: the metadata file is the commit point,
+        // and partitions without it are removed on the next open.
+        let topic = open_topic(&s.storage, &s.dir, &s.clock, meta.clone())?;
+        let file = format!("{name}{TOPIC_META_SUFFIX}");
+        log::write_atomically(&*s.storage, &s.dir, &file, &meta.encode())
+            .map_err(metadata_err(s.dir.join(&file)))?;
+        write(&s.topics).insert(name.to_owned(), Arc::new(topic));
+        Ok(())
+    }
+
+    /// Creates `name` with the default topic settings if auto-creation is on.
+    pub(crate) fn topic_or_auto_create(&self, name: &str) -> Result<Arc<Topic>, BrokerError> {
+        match self.topic(name) {
+            Err(BrokerError::UnknownTopic { .. }) if self.shared.config.auto_create_topics => {
+                match self.create_topic(name, self.shared.config.default_topic.clone()) {
+                    Ok(()) | Err(BrokerError::TopicExists { .. }) => self.topic(name),
+                    Err(e) => Err(e),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Deletes a topic and all its data. Committed offsets of groups for it
+    /// stay until the group is deleted.
+    ///
+    /// # Errors
+    /// [`BrokerError::UnknownTopic`], [`BrokerError::InternalTopic`], or a storage error.
+    pub fn delete_topic(&self, name: &str) -> Result<(), BrokerError> {
+        if name == OFFSETS_TOPIC {
+            return Err(BrokerError::InternalTopic {
+                topic: name.to_owned(),
+            });
+        }
+        let topic = self.topic(name)?;
+        let s = &self.shared;
+        {
+            let _admin = lock(&s.admin);
+            let meta = s.dir.join(format!("{name}{TOPIC_META_SUFFIX}"));
+            // Metadata goes first and durably: from then on the partitions
+            // are orphans that the next open removes if we crash midway.
+            s.storage
+                .remove_file(&meta)
+                .map_err(io_err("remove topic metadata", &meta))?;
+            s.storage
+                .sync_dir(&s.dir)
+                .map_err(io_err("sync data directory", &s.dir))?;
+            write(&s.topics).remove(name);
+            for p in 0..topic.partition_count() {
+                let path = topic::partition_dir(&s.dir, name, p);
+                s.storage
+                    .remove_dir_all(&path)
+                    .map_err(io_err("remove partition", &path))?;
+            }
+            s.storage
+                .sync_dir(&s.dir)
+                .map_err(io_err("sync data directory", &s.dir))?;
+        }
+        self.topics_changed();
+        Ok(())
+    }
+
+    /// Grows `name` to `partitions` partitions; groups subscribed to it rebalance.
+    ///
+    /// # Errors
+    /// [`BrokerError::InvalidPartitions`] unless `partitions` is above the
+    /// current count and within the maximum; [`BrokerError::UnknownTopic`];
+    /// [`BrokerError::InternalTopic`]; or a storage error.
+    pub fn add_partitions(&self, name: &str, partitions: u32) -> Result<(), BrokerError> {
+        if name == OFFSETS_TOPIC {
+            return Err(BrokerError::InternalTopic {
+                topic: name.to_owned(),
+            });
+        }
+        let topic = self.topic(name)?;
+        let s = &self.shared;
+        {
+            let _admin = lock(&s.admin);
+            let current = topic.partition_count();
+            let max = s.config.max_partitions;
+            if partitions <= current || partitions > max {
+                return Err(BrokerError::InvalidPartitions {
+                    requested: partitions,
+                    current,
+                    max,
+                });
+            }
+            let log_config = read(&topic.config).log_config();
+            let mut new = Vec::new();
+            for p in current..partitions {
+                new.push(Arc::new(open_partition(
+                    &s.storage,
+                    &s.dir,
+                    &s.clock,
+                    name,
+                    p,
+                    log_config.clone(),
+                    &topic.metrics,
+                )?));
+            }
+            let mut meta = topic.meta();
+            meta.config.partitions = partitions;
+            let file = format!("{name}{TOPIC_META_SUFFIX}");
+            log::write_atomically(&*s.storage, &s.dir, &file, &meta.encode())
+                .map_err(metadata_err(s.dir.join(&file)))?;
+            write(&topic.config).partitions = partitions;
+            write(&topic.partitions).extend(new);
+        }
+        self.topics_changed();
+        Ok(())
+    }
+
+    /// Names of all topics, sorted; internal ones only if asked.
+    pub fn list_topics(&self, include_internal: bool) -> Vec<String> {
+        read(&self.shared.topics)
+            .keys()
+            .filter(|n| include_internal || n.as_str() != OFFSETS_TOPIC)
+            .cloned()
+            .collect()
+    }
+
+    /// A topic's settings and, per partition, log start, high watermark and size.
+    ///
+    /// # Errors
+    /// [`BrokerError::UnknownTopic`].
+    pub fn describe_topic(&self, name: &str) -> Result<TopicDescription, BrokerError> {
+        let topic = self.topic(name)?;
+        let partitions = read(&topic.partitions)
+            .iter()
+            .map(|p| PartitionDescription {
+                partition: p.index,
+                log_start_offset: p.log.log_start_offset(),
+                high_watermark: p.log.log_end_offset(),
+                size_bytes: p.log.size_bytes(),
+            })
+            .collect();
+        Ok(TopicDescription {
+            name: topic.name.clone(),
+            config: read(&topic.config).clone(),
+            internal: topic.name == OFFSETS_TOPIC,
+            partitions,
+        })
+    }
+
+    /// Number of partitions of `topic`.
+    ///
+    /// # Errors
+    /// [`BrokerError::UnknownTopic`].
+    pub fn partition_count(&self, topic: &str) -> Result<u32, BrokerError> {
+        Ok(self.topic(topic)?.partition_count())
+    }
+
+    /// Hands out an idempotent producer id and epoch. With `existing`, the
+    /// same id gets the next epoch (fencing batches of the older epoch), or
+    /// a new id once the epoch is exhausted. Ids are never reused, even
+    /// after a restart.
+    ///
+    /// # Errors
+    /// [`BrokerError::UnknownProducerId`] for an id never issued, or a
+    /// storage error writing the next id block.
+    pub fn init_producer_id(
+        &self,
+        existing: Option<ProducerIdAndEpoch>,
+    ) -> Result<ProducerIdAndEpoch, BrokerError> {
+        self.check_open()?;
+        let s = &self.shared;
+        lock(&s.producer_ids).next(&*s.storage, &s.dir, existing)
+    }
+
+    /// Deletes out-of-date segments of every partition by its retention and
+    /// expires consumer group members whose session timed out (both read
+    /// the broker's clock). Returns the members expired.
+    ///
+    /// # Errors
+    /// The first log error met; the other partitions are still processed.
+    pub fn tick(&self) -> Result<usize, BrokerError> {
+        let expired = self.expire_sessions();
+        let mut first = None;
+        let topics: Vec<Arc<Topic>> = read(&self.shared.topics).values().cloned().collect();
+        for topic in topics {
+            if topic.name == OFFSETS_TOPIC {
+                continue;
+            }
+            let partitions: Vec<Arc<Partition>> = read(&topic.partitions).clone();
+            for p in partitions {
+                if let Err(e) = p.log.apply_retention() {
+                    first.get_or_insert(BrokerError::from_log(&topic.name, p.index, e));
+                }
+            }
+        }
+        first.map_or(Ok(expired), Err)
+    }
+
+    /// Flushes every partition to stable storage.
+    ///
+    /// # Errors
+    /// The first log error met.
+    pub fn flush(&self) -> Result<(), BrokerError> {
+        let topics: Vec<Arc<Topic>> = read(&self.shared.topics).values().cloned().collect();
+        for topic in topics {
+            for p in read(&topic.partitions).iter() {
+                p.log
+                    .flush()
+                    .map_err(|e| BrokerError::from_log(&topic.name, p.index, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Shuts the broker down: every log is closed cleanly (fsynced, with a
+    /// clean-shutdown marker, so the next open skips recovery) and the data
+    /// directory's lock is released. Later calls on any clone fail with
+    /// [`BrokerError::Closed`]; waiting fetches end.
+    ///
+    /// A log still referenced by a call in flight is only flushed, so its
+    /// next open scans it.
+    ///
+    /// # Errors
+    /// The first log error met; every log is still attempted.
+    pub fn close(&self) -> Result<(), BrokerError> {
+        if self.shared.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let topics = std::mem::take(&mut *write(&self.shared.topics));
+        let mut first = None;
+        for (name, topic) in topics {
+            let partitions = std::mem::take(&mut *write(&topic.partitions));
+            for p in partitions {
+                let index = p.index;
+                let result = match Arc::try_unwrap(p) {
+                    Ok(p) => p.log.close(),
+                    Err(p) => p.log.flush(),
+                };
+                if let Err(e) = result {
+                    first.get_or_insert(BrokerError::from_log(&name, index, e));
+                }
+            }
+        }
+        lock(&self.shared.groups).clear();
+        self.shared.group_events.send_modify(|v| *v += 1);
+        lock(&self.shared.lock).take();
+        first.map_or(Ok(()), Err)
+    }
+}
+
+fn open_partition(
+    storage: &Arc<dyn Storage>,
+    dir: &Path,
+    clock: &Arc<dyn Clock>,
+    topic: &str,
+    index: u32,
+    config: log::LogConfig,
+    metrics: &Arc<metrics::TopicMetrics>,
+) -> Result<Partition, BrokerError> {
+    let path = topic::partition_dir(dir, topic, index);
+    let log = Log::open(Arc::clone(storage), path, config, Arc::clone(clock))
+        .map_err(|e| BrokerError::from_log(topic, index, e))?;
+    let producers =
+        ProducerStates::rebuild(&log).map_err(|e| BrokerError::from_log(topic, index, e))?;
+    Ok(Partition::new(
+        topic,
+        index,
+        log,
+        producers,
+        Arc::clone(metrics),
+    ))
+}
+
+fn open_topic(
+    storage: &Arc<dyn Storage>,
+    dir: &Path,
+    clock: &Arc<dyn Clock>,
+    meta: TopicMeta,
+) -> Result<Topic, BrokerError> {
+    let log_config = meta.config.log_config();
+    let metrics = Arc::new(metrics::TopicMetrics::default());
+    let mut partitions = Vec::with_capacity(meta.config.partitions as usize);
+    for p in 0..meta.config.partitions {
+        partitions.push(Arc::new(open_partition(
+            storage,
+            dir,
+            clock,
+            &meta.name,
+            p,
+            log_config.clone(),
+            &metrics,
+        )?));
+    }
+    Ok(Topic {
+        name: meta.name,
+        created_ms: meta.created_ms,
+        config: RwLock::new(meta.config),
+        partitions: RwLock::new(partitions),
+        sticky: AtomicU32::new(0),
+        metrics,
+    })
+}
