@@ -114,6 +114,9 @@ struct Inner {
     recovery_point: i64,
     /// The cleaner's first dirty offset (see [`CleanerCheckpoint`]).
     first_dirty: i64,
+    /// Earliest delete horizon among kept tombstones, learnt by the last
+    /// cleaning round: once it passes, a round is due.
+    tombstones_due: Option<i64>,
     /// Bytes appended since open: the group commit's sequence numbers.
     written: u64,
     poisoned: bool,
@@ -308,6 +311,7 @@ impl Log {
             log_start_offset,
             recovery_point: recovery_point.min(log_end),
             first_dirty,
+            tombstones_due: None,
             written: 0,
             poisoned: false,
         };

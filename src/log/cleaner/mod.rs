@@ -28,7 +28,10 @@
 //! tombstone is rewritten, its delete horizon is set to now +
 //! `delete_retention_ms` (attribute bit 6; `base_timestamp` holds it and
 //! record timestamp deltas are relative to it, so record timestamps are
-//! unchanged). Later rounds drop tombstones whose horizon has passed.
+//! unchanged). Later rounds drop tombstones whose horizon has passed; the
+//! log remembers the earliest horizon kept, so a round runs once it passes
+//! even if the log is not dirty (after a reopen that memory is gone and the
+//! tombstones go with the next round the dirty ratio triggers).
 //!
 //! Empty batches are dropped. Kafka keeps an empty batch only for the last
 //! batch of an idempotent producer, to retain its sequence state; logbus
@@ -129,6 +132,9 @@ pub struct CleanerStats {
     pub records_kept: u64,
     /// Tombstones removed because their delete horizon had passed.
     pub tombstones_removed: u64,
+    /// The earliest delete horizon of the tombstones the round kept: a
+    /// round runs once it passes, dirty or not.
+    pub earliest_delete_horizon: Option<i64>,
     /// Segments replaced.
     pub segments_replaced: usize,
     /// Cleaned segments swapped in (one per group).
@@ -237,7 +243,9 @@ struct BatchReader<'a> {
 }
 
 impl<'a> BatchReader<'a> {
-    fn new(segment: &'a SegmentView, buf: Vec<u8>, chunk: usize) -> BatchReader<'a> {
+    /// A reader of `segment` reusing `buf`'s allocation (not its contents).
+    fn new(segment: &'a SegmentView, mut buf: Vec<u8>, chunk: usize) -> BatchReader<'a> {
+        buf.clear();
         BatchReader {
             file: &*segment.log,
             path: &segment.path,
@@ -382,6 +390,15 @@ fn filter_batch(
     }
     stats.records_read += total as u64;
     stats.records_kept += kept.len() as u64;
+    if kept_tombstone {
+        let horizon =
+            horizon.unwrap_or_else(|| rules.now.saturating_add(rules.delete_retention_ms));
+        stats.earliest_delete_horizon = Some(
+            stats
+                .earliest_delete_horizon
+                .map_or(horizon, |e| e.min(horizon)),
+        );
+    }
     if kept.len() == total && (!kept_tombstone || horizon.is_some()) {
         return Ok(Fate::Keep);
     }
@@ -500,6 +517,7 @@ impl Log {
             records_read: 0,
             records_kept: 0,
             tombstones_removed: 0,
+            earliest_delete_horizon: None,
             segments_replaced: 0,
             segments_written: 0,
         };
@@ -530,6 +548,7 @@ impl Log {
             let mut inner = lock(&self.inner);
             let first_dirty = end.min(inner.log_end_offset()).max(inner.first_dirty);
             inner.first_dirty = first_dirty;
+            inner.tombstones_due = stats.earliest_delete_horizon;
             CleanerCheckpoint { first_dirty }.write(&*self.storage, &self.dir)?;
         }
         stats.duration = started.elapsed();
@@ -548,7 +567,9 @@ impl Log {
         }
         let c = cleanable_locked(&inner, now)?;
         let ratio_reached = c.dirty_ratio >= inner.config.min_cleanable_dirty_ratio;
-        if c.dirty_bytes == 0 || !(ratio_reached || c.overdue) {
+        // Tombstones whose horizon passed are removed even from a clean log.
+        let tombstones_due = inner.tombstones_due.is_some_and(|t| t <= now);
+        if !(c.dirty_bytes > 0 && (ratio_reached || c.overdue) || tombstones_due) {
             return Ok(None);
         }
         let sealed = inner.segments[..inner.segments.len() - 1]
@@ -621,7 +642,7 @@ impl Log {
             }
             *buf = reader.into_buf();
         }
-        Ok(Some(plan.uncleanable))
+        Ok(Some(plan.uncleanable.max(plan.first_dirty)))
     }
 
     /// Steps 3 and 4 for one group of segments.
