@@ -11,8 +11,7 @@
 
 use logbus::broker::client::{Consumer, ConsumerConfig, Producer, ProducerConfig};
 use logbus::broker::{
-    Broker, BrokerConfig, CleanupPolicy, FetchRequest, ProduceRecord, Subscription, TopicConfig,
-    decode_records,
+    Broker, BrokerConfig, FetchRequest, ProduceRecord, Subscription, TopicConfig, decode_records,
 };
 use std::collections::BTreeMap;
 
@@ -64,14 +63,7 @@ fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let broker = Broker::open(BrokerConfig::dir(dir.path()))?;
     broker.create_topic("accounts", TopicConfig::with_partitions(4))?;
-    broker.create_topic(
-        "balances",
-        TopicConfig {
-            partitions: 2,
-            cleanup_policy: CleanupPolicy::Compact,
-            ..TopicConfig::default()
-        },
-    )?;
+    broker.create_topic("balances", TopicConfig::compacted(2))?;
 
     // Commands → events, keyed by account so each account's events stay in order.
     let producer = Producer::new(&broker, ProducerConfig::default())?;

@@ -2,50 +2,18 @@
 //! nothing here opens files or reads the clock.
 
 use crate::clock::{Clock, SystemClock};
-use crate::log::LogConfig;
 use crate::log::storage::{FileStorage, MemoryStorage, Storage};
+use crate::log::{CleanerConfig, CleanupPolicy, LogConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// What a topic does with old records (Kafka `cleanup.policy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CleanupPolicy {
-    /// Delete old segments by retention time and size.
-    #[default]
-    Delete,
-    /// Keep the latest record per key (log compaction).
-    Compact,
-    /// Both.
-    CompactDelete,
-}
-
-impl CleanupPolicy {
-    pub(crate) fn code(self) -> u8 {
-        match self {
-            CleanupPolicy::Delete => 0,
-            CleanupPolicy::Compact => 1,
-            CleanupPolicy::CompactDelete => 2,
-        }
-    }
-
-    pub(crate) fn from_code(code: u8) -> Option<CleanupPolicy> {
-        match code {
-            0 => Some(CleanupPolicy::Delete),
-            1 => Some(CleanupPolicy::Compact),
-            2 => Some(CleanupPolicy::CompactDelete),
-            _ => None,
-        }
-    }
-}
-
 /// Settings of one topic: its partition count and its partitions' log settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TopicConfig {
     /// Number of partitions (at least 1).
     pub partitions: u32,
-    /// What happens to old records.
-    pub cleanup_policy: CleanupPolicy,
-    /// Each partition's log settings (segment size, retention, ...).
+    /// Each partition's log settings: cleanup policy (delete, compact or
+    /// both), retention, segment size, compaction lags, ...
     pub log: LogConfig,
 }
 
@@ -53,7 +21,6 @@ impl Default for TopicConfig {
     fn default() -> TopicConfig {
         TopicConfig {
             partitions: 1,
-            cleanup_policy: CleanupPolicy::Delete,
             log: LogConfig::default(),
         }
     }
@@ -68,9 +35,23 @@ impl TopicConfig {
         }
     }
 
-    /// The log settings each partition opens with. The single place where a
-    /// topic's cleanup policy reaches the log: once `LogConfig` gains
-    /// `cleanup_policy` (compaction), map `self.cleanup_policy` onto it here.
+    /// A compacted topic (Kafka `cleanup.policy=compact`) with `partitions` partitions.
+    pub fn compacted(partitions: u32) -> TopicConfig {
+        TopicConfig {
+            partitions,
+            log: LogConfig {
+                cleanup_policy: CleanupPolicy::Compact,
+                ..LogConfig::default()
+            },
+        }
+    }
+
+    /// The topic's cleanup policy.
+    pub fn cleanup_policy(&self) -> CleanupPolicy {
+        self.log.cleanup_policy
+    }
+
+    /// The log settings each partition opens with.
     pub(crate) fn log_config(&self) -> LogConfig {
         self.log.clone()
     }
@@ -142,6 +123,9 @@ pub struct BrokerConfig {
     pub group: GroupConfig,
     /// Largest partition count a topic may have.
     pub max_partitions: u32,
+    /// The background log cleaner of compacted topics; `None` runs none (a
+    /// test then compacts with [`crate::broker::Broker::compact_now`]).
+    pub cleaner: Option<CleanerConfig>,
 }
 
 impl BrokerConfig {
@@ -164,6 +148,7 @@ impl BrokerConfig {
             default_topic: TopicConfig::default(),
             group: GroupConfig::default(),
             max_partitions: 10_000,
+            cleaner: Some(CleanerConfig::default()),
         }
     }
 

@@ -280,6 +280,23 @@ pub enum BrokerError {
         #[source]
         source: io::Error,
     },
+    /// A record without a key was produced to a compacted topic. Kafka: `INVALID_RECORD` (87).
+    #[error("record {record} produced to compacted topic {topic}-{partition} has no key")]
+    KeyRequired {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// Index of the keyless record within its batch.
+        record: usize,
+    },
+    /// The background log cleaner could not be started. Kafka: `UNKNOWN_SERVER_ERROR` (-1).
+    #[error("could not start the log cleaner")]
+    Cleaner {
+        /// The log layer's error.
+        #[source]
+        source: LogError,
+    },
     /// The broker was closed. Kafka: `BROKER_NOT_AVAILABLE` (8).
     #[error("the broker is closed")]
     Closed,
@@ -298,7 +315,7 @@ impl BrokerError {
         use BrokerError::*;
         match self {
             OffsetOutOfRange { .. } => 1,
-            InvalidRecord { .. } | EmptyProduce { .. } => 87,
+            InvalidRecord { .. } | EmptyProduce { .. } | KeyRequired { .. } => 87,
             UnknownTopic { .. } | UnknownPartition { .. } => 3,
             Timeout { .. } => 7,
             Closed => 8,
@@ -318,7 +335,7 @@ impl BrokerError {
             GroupNotEmpty { .. } => 68,
             UnknownGroup { .. } => 69,
             NotAssigned { .. } => 110,
-            TaskFailed { .. } => -1,
+            TaskFailed { .. } | Cleaner { .. } => -1,
         }
     }
 
@@ -357,6 +374,11 @@ impl BrokerError {
                 topic: topic.to_owned(),
                 partition,
                 source,
+            },
+            LogError::MissingKey { record, .. } => BrokerError::KeyRequired {
+                topic: topic.to_owned(),
+                partition,
+                record,
             },
             LogError::EmptyAppend => BrokerError::EmptyProduce {
                 topic: topic.to_owned(),

@@ -31,7 +31,8 @@ mod producer_id;
 mod producer_state;
 mod topic;
 
-pub use config::{BrokerConfig, CleanupPolicy, GroupConfig, StorageConfig, TopicConfig};
+pub use crate::log::CleanupPolicy;
+pub use config::{BrokerConfig, GroupConfig, StorageConfig, TopicConfig};
 pub use error::{BrokerError, TopicNameProblem};
 pub use fetch::{
     FetchPartition, FetchRequest, FetchedData, FetchedPartition, OffsetSpec, decode_records,
@@ -51,7 +52,7 @@ pub use topic::{MAX_TOPIC_NAME_LEN, TOPIC_META_SUFFIX, validate_topic_name};
 
 use crate::clock::Clock;
 use crate::log::storage::{DirLock, OpenMode, Storage};
-use crate::log::{self, Log, LogError};
+use crate::log::{self, Cleaner, Log, LogError};
 use metrics::BrokerMetrics;
 use producer_id::ProducerIds;
 use producer_state::ProducerStates;
@@ -77,7 +78,7 @@ pub struct PartitionDescription {
 }
 
 /// A topic as `describe_topic` reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TopicDescription {
     /// Topic name.
     pub name: String,
@@ -99,6 +100,8 @@ pub(crate) struct Shared {
     /// Serialises topic creation, deletion and growth (metadata writes).
     admin: Mutex<()>,
     producer_ids: Mutex<ProducerIds>,
+    /// Compacts the logs of compacted topics in the background (a std thread).
+    cleaner: Mutex<Option<Cleaner>>,
     pub groups: Mutex<group::Groups>,
     /// Bumped on every group change and commit; wakes group waiters.
     pub group_events: watch::Sender<u64>,
@@ -239,6 +242,19 @@ impl Broker {
                 .map_err(io_err("sync data directory", &dir))?;
         }
         let producer_ids = ProducerIds::load(&*storage, &dir)?;
+        let cleaner = match &config.cleaner {
+            Some(cleaner_config) => {
+                let cleaner = Cleaner::start(cleaner_config.clone(), Arc::clone(&clock))
+                    .map_err(|source| BrokerError::Cleaner { source })?;
+                for topic in topics.values() {
+                    for p in read(&topic.partitions).iter() {
+                        cleaner.add_log(Arc::clone(&p.log));
+                    }
+                }
+                Some(cleaner)
+            }
+            None => None,
+        };
         let clock_now = clock.now_ms();
         let (group_events, _) = watch::channel(0);
         let broker = Broker {
@@ -250,6 +266,7 @@ impl Broker {
                 topics: RwLock::new(topics),
                 admin: Mutex::new(()),
                 producer_ids: Mutex::new(producer_ids),
+                cleaner: Mutex::new(cleaner),
                 groups: Mutex::new(group::Groups::default()),
                 group_events,
                 metrics: BrokerMetrics::default(),
@@ -393,6 +410,9 @@ impl Broker {
             write(&s.topics).remove(name);
             for p in 0..topic.partition_count() {
                 let path = topic::partition_dir(&s.dir, name, p);
+                if let Some(cleaner) = lock(&s.cleaner).as_ref() {
+                    cleaner.remove_log(&path);
+                }
                 s.storage
                     .remove_dir_all(&path)
                     .map_err(io_err("remove partition", &path))?;
@@ -449,6 +469,11 @@ impl Broker {
             log::write_atomically(&*s.storage, &s.dir, &file, &meta.encode())
                 .map_err(metadata_err(s.dir.join(&file)))?;
             write(&topic.config).partitions = partitions;
+            if let Some(cleaner) = lock(&s.cleaner).as_ref() {
+                for p in &new {
+                    cleaner.add_log(Arc::clone(&p.log));
+                }
+            }
             write(&topic.partitions).extend(new);
         }
         self.topics_changed();
@@ -536,6 +561,32 @@ impl Broker {
         first.map_or(Ok(expired), Err)
     }
 
+    /// Runs one cleaning round on every partition of every compacted topic
+    /// (what the background cleaner does on its own), returning the rounds
+    /// that cleaned something. For tests driven by a manual clock.
+    ///
+    /// # Errors
+    /// The first log error met.
+    pub fn compact_now(&self) -> Result<usize, BrokerError> {
+        let config = self.shared.config.cleaner.clone().unwrap_or_default();
+        let topics: Vec<Arc<Topic>> = read(&self.shared.topics).values().cloned().collect();
+        let mut rounds = 0;
+        for topic in topics {
+            let partitions: Vec<Arc<Partition>> = read(&topic.partitions).clone();
+            for p in partitions
+                .iter()
+                .filter(|p| p.log.config().cleanup_policy.compacts())
+            {
+                let cleaned = p
+                    .log
+                    .clean_once(&config)
+                    .map_err(|e| BrokerError::from_log(&topic.name, p.index, e))?;
+                rounds += usize::from(cleaned.is_some());
+            }
+        }
+        Ok(rounds)
+    }
+
     /// Flushes every partition to stable storage.
     ///
     /// # Errors
@@ -566,14 +617,19 @@ impl Broker {
         if self.shared.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        // The cleaner holds the logs too: stop it so each log can be closed.
+        if let Some(cleaner) = lock(&self.shared.cleaner).take() {
+            cleaner.stop();
+        }
         let topics = std::mem::take(&mut *write(&self.shared.topics));
         let mut first = None;
         for (name, topic) in topics {
             let partitions = std::mem::take(&mut *write(&topic.partitions));
             for p in partitions {
                 let index = p.index;
-                let result = match Arc::try_unwrap(p) {
-                    Ok(p) => p.log.close(),
+                let result = match Arc::try_unwrap(p).map(|p| Arc::try_unwrap(p.log)) {
+                    Ok(Ok(log)) => log.close(),
+                    Ok(Err(log)) => log.flush(),
                     Err(p) => p.log.flush(),
                 };
                 if let Err(e) = result {
@@ -605,7 +661,7 @@ fn open_partition(
     Ok(Partition::new(
         topic,
         index,
-        log,
+        Arc::new(log),
         producers,
         Arc::clone(metrics),
     ))

@@ -17,12 +17,13 @@
 //! (group deletion). Compaction keeps only the latest record per key once
 //! the topic's cleanup policy is `compact`.
 
-use super::config::{CleanupPolicy, TopicConfig};
+use super::config::TopicConfig;
 use super::error::BrokerError;
 use super::fetch::decode_records;
 use super::group::{CommittedOffset, TopicPartition};
 use super::partitioner::partition_for_key;
 use super::{Broker, lock, read};
+use crate::log::CleanupPolicy;
 use crate::log::{Durability, LogConfig};
 use crate::record::{BatchBuilder, Compression};
 use bytes::{Buf, BufMut};
@@ -117,11 +118,9 @@ pub(crate) fn decode(key: &[u8], value: Option<&[u8]>) -> Option<OffsetRecord> {
 fn offsets_topic_config(partitions: u32) -> TopicConfig {
     TopicConfig {
         partitions,
-        // COMPACTION: switch to `CleanupPolicy::Compact` here once
-        // `LogConfig` has `cleanup_policy` (and map it in
-        // `TopicConfig::log_config`). Until then the topic only grows.
-        cleanup_policy: CleanupPolicy::Delete,
         log: LogConfig {
+            // Only the latest commit per (group, topic, partition) matters (design §6).
+            cleanup_policy: CleanupPolicy::Compact,
             // Offsets must never expire by age or size.
             retention_ms: None,
             retention_bytes: None,

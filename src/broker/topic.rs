@@ -19,7 +19,11 @@
 //! 45+n    8  index_interval     u64
 //! 53+n    4  max_batch_bytes    u32
 //! 57+n    8  created_ms         i64
-//! 65+n    4  crc                u32: CRC-32C of bytes 0..65+n
+//! 65+n    8  min_cleanable_dirty_ratio  f64 (IEEE 754 bits)
+//! 73+n    8  min_compaction_lag_ms      i64
+//! 81+n    8  max_compaction_lag_ms      i64
+//! 89+n    8  delete_retention_ms        i64
+//! 97+n    4  crc                u32: CRC-32C of bytes 0..97+n
 //! ```
 //!
 //! A name can never escape the data directory: `/`, `\` and `..` are
@@ -27,10 +31,11 @@
 //! digit, so a metadata file never collides with a partition directory
 //! `NAME-N`.
 
-use super::config::{CleanupPolicy, TopicConfig};
+use super::config::TopicConfig;
 use super::error::{BrokerError, TopicNameProblem};
 use super::metrics::TopicMetrics;
 use super::producer_state::ProducerStates;
+use crate::log::CleanupPolicy;
 use crate::log::{Log, LogConfig};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU32;
@@ -85,11 +90,31 @@ pub(crate) fn parse_partition_dir(name: &str) -> Option<(&str, u32)> {
 }
 
 /// A topic's persisted description.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TopicMeta {
     pub name: String,
     pub config: TopicConfig,
     pub created_ms: i64,
+}
+
+/// Bytes of a metadata file besides the name.
+const FIXED_LEN: usize = 101;
+
+fn policy_code(policy: CleanupPolicy) -> u8 {
+    match policy {
+        CleanupPolicy::Delete => 0,
+        CleanupPolicy::Compact => 1,
+        CleanupPolicy::CompactDelete => 2,
+    }
+}
+
+fn policy_from_code(code: u8) -> Option<CleanupPolicy> {
+    match code {
+        0 => Some(CleanupPolicy::Delete),
+        1 => Some(CleanupPolicy::Compact),
+        2 => Some(CleanupPolicy::CompactDelete),
+        _ => None,
+    }
 }
 
 fn opt_u64(v: Option<u64>) -> i64 {
@@ -99,14 +124,14 @@ fn opt_u64(v: Option<u64>) -> i64 {
 impl TopicMeta {
     pub fn encode(&self) -> Vec<u8> {
         let c = &self.config;
-        let mut b = Vec::with_capacity(69 + self.name.len());
+        let mut b = Vec::with_capacity(FIXED_LEN + self.name.len());
         b.extend_from_slice(MAGIC);
         b.extend_from_slice(&VERSION.to_be_bytes());
         // Names are validated to at most 249 bytes before they get here.
         b.extend_from_slice(&(self.name.len() as u16).to_be_bytes());
         b.extend_from_slice(self.name.as_bytes());
         b.extend_from_slice(&c.partitions.to_be_bytes());
-        b.push(c.cleanup_policy.code());
+        b.push(policy_code(c.log.cleanup_policy));
         b.extend_from_slice(&c.log.segment_bytes.to_be_bytes());
         b.extend_from_slice(&c.log.segment_ms.to_be_bytes());
         b.extend_from_slice(&opt_u64(c.log.retention_bytes).to_be_bytes());
@@ -115,6 +140,10 @@ impl TopicMeta {
         let max_batch = u32::try_from(c.log.max_batch_bytes).unwrap_or(u32::MAX);
         b.extend_from_slice(&max_batch.to_be_bytes());
         b.extend_from_slice(&self.created_ms.to_be_bytes());
+        b.extend_from_slice(&c.log.min_cleanable_dirty_ratio.to_bits().to_be_bytes());
+        b.extend_from_slice(&c.log.min_compaction_lag_ms.to_be_bytes());
+        b.extend_from_slice(&c.log.max_compaction_lag_ms.to_be_bytes());
+        b.extend_from_slice(&c.log.delete_retention_ms.to_be_bytes());
         let crc = crc32c::crc32c(&b);
         b.extend_from_slice(&crc.to_be_bytes());
         b
@@ -129,10 +158,10 @@ impl TopicMeta {
             return Err("unknown version");
         }
         let n = usize::from(u16::from_be_bytes([b[6], b[7]]));
-        if b.len() != 69 + n {
+        if b.len() != FIXED_LEN + n {
             return Err("wrong length");
         }
-        let (body, crc) = b.split_at(65 + n);
+        let (body, crc) = b.split_at(FIXED_LEN - 4 + n);
         if crc32c::crc32c(body) != u32::from_be_bytes(crc.try_into().map_err(|_| "wrong length")?) {
             return Err("CRC mismatch");
         }
@@ -149,7 +178,7 @@ impl TopicMeta {
         let u32_at = |s: &[u8]| u32::from_be_bytes(s.try_into().expect("4 bytes"));
         let i64_at = |s: &[u8]| i64::from_be_bytes(s.try_into().expect("8 bytes"));
         let partitions = u32_at(take(4));
-        let policy = CleanupPolicy::from_code(take(1)[0]).ok_or("unknown cleanup policy")?;
+        let policy = policy_from_code(take(1)[0]).ok_or("unknown cleanup policy")?;
         let segment_bytes = i64_at(take(8)) as u64;
         let segment_ms = i64_at(take(8));
         let retention_bytes = i64_at(take(8));
@@ -157,6 +186,10 @@ impl TopicMeta {
         let index_interval_bytes = i64_at(take(8)) as u64;
         let max_batch_bytes = u32_at(take(4)) as usize;
         let created_ms = i64_at(take(8));
+        let min_cleanable_dirty_ratio = f64::from_bits(i64_at(take(8)) as u64);
+        let min_compaction_lag_ms = i64_at(take(8));
+        let max_compaction_lag_ms = i64_at(take(8));
+        let delete_retention_ms = i64_at(take(8));
         if partitions == 0 {
             return Err("zero partitions");
         }
@@ -164,14 +197,18 @@ impl TopicMeta {
             name: name.to_owned(),
             config: TopicConfig {
                 partitions,
-                cleanup_policy: policy,
                 log: LogConfig {
+                    cleanup_policy: policy,
                     segment_bytes,
                     segment_ms,
                     retention_bytes: (retention_bytes >= 0).then_some(retention_bytes as u64),
                     retention_ms: (retention_ms >= 0).then_some(retention_ms),
                     index_interval_bytes,
                     max_batch_bytes,
+                    min_cleanable_dirty_ratio,
+                    min_compaction_lag_ms,
+                    max_compaction_lag_ms,
+                    delete_retention_ms,
                 },
             },
             created_ms,
@@ -184,7 +221,8 @@ impl TopicMeta {
 pub(crate) struct Partition {
     pub topic: String,
     pub index: u32,
-    pub log: Log,
+    /// Shared with the background cleaner when the topic is compacted.
+    pub log: Arc<Log>,
     /// Held across the check-then-append of every produce to this
     /// partition, so producer state and log order always agree.
     pub producers: Mutex<ProducerStates>,
@@ -198,7 +236,7 @@ impl Partition {
     pub fn new(
         topic: &str,
         index: u32,
-        log: Log,
+        log: Arc<Log>,
         producers: ProducerStates,
         metrics: Arc<TopicMetrics>,
     ) -> Partition {
@@ -280,8 +318,10 @@ mod tests {
             name: "orders".into(),
             config: TopicConfig {
                 partitions: 6,
-                cleanup_policy: CleanupPolicy::Compact,
                 log: LogConfig {
+                    cleanup_policy: CleanupPolicy::Compact,
+                    min_cleanable_dirty_ratio: 0.25,
+                    delete_retention_ms: 5,
                     retention_bytes: Some(1 << 20),
                     retention_ms: None,
                     ..LogConfig::default()
@@ -290,7 +330,7 @@ mod tests {
             created_ms: 1234,
         };
         let bytes = meta.encode();
-        assert_eq!(bytes.len(), 69 + 6);
+        assert_eq!(bytes.len(), FIXED_LEN + 6);
         assert_eq!(TopicMeta::decode(&bytes).unwrap(), meta);
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();

@@ -9,7 +9,17 @@
 //!   22  4  crc               u32: CRC-32C of bytes 0..22
 //! ```
 //!
-//! Written atomically: a temp file, fsync, rename, fsync of the directory.
+//! ```text
+//! cleaner-checkpoint (18 bytes, big-endian; only compacted logs have one)
+//!    0  4  magic             b"LBCC"
+//!    4  2  version           u16 = 1
+//!    6  8  first_dirty       i64: every offset below it has been cleaned once
+//!   14  4  crc               u32: CRC-32C of bytes 0..14
+//! ```
+//!
+//! Both are written atomically: a temp file, fsync, rename, fsync of the
+//! directory. A missing or corrupt cleaner checkpoint means "nothing cleaned
+//! yet" (first dirty offset 0): cleaning again is always safe, only slower.
 //! The marker `clean-shutdown` is an empty file written last by a clean close
 //! and removed (durably) first thing on open.
 
@@ -22,6 +32,8 @@ use std::path::Path;
 pub const CHECKPOINT_FILE: &str = "checkpoint";
 /// Name of the clean-shutdown marker inside a log directory.
 pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
+/// Name of the cleaner's checkpoint (first dirty offset) inside a log directory.
+pub const CLEANER_CHECKPOINT_FILE: &str = "cleaner-checkpoint";
 /// Suffix of files being written atomically; leftovers are deleted on open.
 pub const TEMP_SUFFIX: &str = ".tmp";
 
@@ -107,6 +119,79 @@ impl Checkpoint {
     }
 }
 
+const CLEANER_MAGIC: &[u8; 4] = b"LBCC";
+const CLEANER_VERSION: u16 = 1;
+const CLEANER_AT_FIRST_DIRTY: usize = 6;
+const CLEANER_AT_CRC: usize = 14;
+const CLEANER_LEN: usize = 18;
+
+/// The cleaner's progress in one log: everything below `first_dirty` has
+/// been compacted at least once (Kafka's cleaner-offset-checkpoint entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CleanerCheckpoint {
+    /// The first offset the cleaner has not yet cleaned.
+    pub first_dirty: i64,
+}
+
+impl CleanerCheckpoint {
+    fn encode(&self) -> [u8; CLEANER_LEN] {
+        let mut b = [0u8; CLEANER_LEN];
+        b[AT_MAGIC..AT_MAGIC + 4].copy_from_slice(CLEANER_MAGIC);
+        b[AT_VERSION..AT_VERSION + 2].copy_from_slice(&CLEANER_VERSION.to_be_bytes());
+        b[CLEANER_AT_FIRST_DIRTY..CLEANER_AT_FIRST_DIRTY + 8]
+            .copy_from_slice(&self.first_dirty.to_be_bytes());
+        let crc = crc32c::crc32c(&b[..CLEANER_AT_CRC]);
+        b[CLEANER_AT_CRC..].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
+    fn decode(b: &[u8]) -> Option<CleanerCheckpoint> {
+        if b.len() != CLEANER_LEN || &b[AT_MAGIC..AT_MAGIC + 4] != CLEANER_MAGIC {
+            return None;
+        }
+        let crc = u32::from_be_bytes(b[CLEANER_AT_CRC..].try_into().ok()?);
+        if crc != crc32c::crc32c(&b[..CLEANER_AT_CRC])
+            || u16::from_be_bytes(b[AT_VERSION..AT_VERSION + 2].try_into().ok()?) != CLEANER_VERSION
+        {
+            return None;
+        }
+        Some(CleanerCheckpoint {
+            first_dirty: i64::from_be_bytes(
+                b[CLEANER_AT_FIRST_DIRTY..CLEANER_AT_FIRST_DIRTY + 8]
+                    .try_into()
+                    .ok()?,
+            ),
+        })
+    }
+
+    /// Reads the cleaner checkpoint of the log in `dir`; `None` if there is
+    /// none or it is corrupt (the cleaner then starts from the log start).
+    ///
+    /// # Errors
+    /// An I/O error other than the file being missing.
+    pub fn read(storage: &dyn Storage, dir: &Path) -> Result<Option<CleanerCheckpoint>, LogError> {
+        let path = dir.join(CLEANER_CHECKPOINT_FILE);
+        let file = match storage.open(&path, OpenMode::Existing) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).context("open cleaner checkpoint", &path),
+        };
+        let len = file.len().context("stat cleaner checkpoint", &path)?;
+        let mut buf = vec![0u8; len.min(CLEANER_LEN as u64 + 1) as usize];
+        file.read_exact_at(&mut buf, 0)
+            .context("read cleaner checkpoint", &path)?;
+        Ok(CleanerCheckpoint::decode(&buf))
+    }
+
+    /// Writes the cleaner checkpoint atomically.
+    ///
+    /// # Errors
+    /// Any I/O error; the previous checkpoint then still stands.
+    pub fn write(&self, storage: &dyn Storage, dir: &Path) -> Result<(), LogError> {
+        write_atomically(storage, dir, CLEANER_CHECKPOINT_FILE, &self.encode())
+    }
+}
+
 /// Replaces `dir/name` with `bytes` so that a crash leaves either the old or
 /// the new contents: temp file, fsync, rename, fsync of the directory.
 ///
@@ -150,5 +235,17 @@ mod tests {
             assert_eq!(Checkpoint::decode(&bad), None, "flip at {i}");
         }
         assert_eq!(Checkpoint::decode(&bytes[..LEN - 1]), None);
+    }
+
+    #[test]
+    fn cleaner_checkpoint_round_trips_and_a_flipped_byte_is_detected() {
+        let c = CleanerCheckpoint { first_dirty: 1234 };
+        let bytes = c.encode();
+        assert_eq!(CleanerCheckpoint::decode(&bytes), Some(c));
+        for i in 0..CLEANER_LEN {
+            let mut bad = bytes;
+            bad[i] ^= 0x04;
+            assert_eq!(CleanerCheckpoint::decode(&bad), None, "flip at {i}");
+        }
     }
 }

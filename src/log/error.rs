@@ -17,6 +17,29 @@ pub enum LogError {
         #[source]
         source: RecordError,
     },
+    /// A compacted log was asked to append a record without a key (Kafka
+    /// rejects these too: compaction keeps the latest record per key).
+    #[error(
+        "record {record} of the batch at byte {position} has no key, which a compacted log requires"
+    )]
+    MissingKey {
+        /// Byte position of the batch within the appended buffer.
+        position: usize,
+        /// Index of the keyless record within its batch.
+        record: usize,
+    },
+    /// A stored batch failed its CRC or could not be decoded while the
+    /// cleaner read it; nothing was rewritten.
+    #[error("stored batch at byte {position} of {path} is corrupt")]
+    CorruptBatch {
+        /// The segment file.
+        path: PathBuf,
+        /// Byte position of the batch in the file.
+        position: u64,
+        /// What the record layer found.
+        #[source]
+        source: RecordError,
+    },
     /// An append carried no batch at all.
     #[error("append carried no record batch")]
     EmptyAppend,
@@ -50,6 +73,13 @@ pub enum LogError {
     CorruptCheckpoint {
         /// The file.
         path: PathBuf,
+    },
+    /// The background cleaner's thread could not be started.
+    #[error("could not start the log cleaner thread")]
+    Spawn {
+        /// The OS error.
+        #[source]
+        source: io::Error,
     },
     /// The storage backend failed.
     #[error("I/O error on {path} while trying to {action}")]

@@ -14,6 +14,7 @@
 //! - after a failed write or fsync the log refuses writes until reopened.
 
 mod checkpoint;
+pub mod cleaner;
 mod config;
 mod error;
 mod index;
@@ -21,9 +22,11 @@ mod segment;
 pub mod storage;
 
 pub use checkpoint::{
-    CHECKPOINT_FILE, CLEAN_SHUTDOWN_FILE, Checkpoint, TEMP_SUFFIX, write_atomically,
+    CHECKPOINT_FILE, CLEAN_SHUTDOWN_FILE, CLEANER_CHECKPOINT_FILE, Checkpoint, CleanerCheckpoint,
+    TEMP_SUFFIX, write_atomically,
 };
-pub use config::{Durability, LogConfig};
+pub use cleaner::{Cleanable, Cleaner, CleanerConfig, CleanerStats};
+pub use config::{CleanupPolicy, Durability, LogConfig};
 pub use error::LogError;
 pub use segment::{INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, file_stem, parse_stem};
 
@@ -110,6 +113,11 @@ struct Inner {
     segments: Vec<Segment>,
     log_start_offset: i64,
     recovery_point: i64,
+    /// The cleaner's first dirty offset (see [`CleanerCheckpoint`]).
+    first_dirty: i64,
+    /// Earliest delete horizon among kept tombstones, learnt by the last
+    /// cleaning round: once it passes, a round is due.
+    tombstones_due: Option<i64>,
     /// Bytes appended since open: the group commit's sequence numbers.
     written: u64,
     poisoned: bool,
@@ -159,6 +167,10 @@ pub struct Log {
     clock: Arc<dyn Clock>,
     inner: Mutex<Inner>,
     sync: Mutex<SyncState>,
+    /// Held for a whole cleaning round, so rounds of one log never overlap.
+    cleaning: Mutex<()>,
+    /// The last cleaning round's statistics.
+    cleaner: Mutex<Option<CleanerStats>>,
     synced: Condvar,
     open_kind: OpenKind,
 }
@@ -195,7 +207,11 @@ impl Log {
         storage
             .create_dir_all(&dir)
             .context("create log directory", &dir)?;
-        let names = storage.list_dir(&dir).context("list log directory", &dir)?;
+        let mut names = storage.list_dir(&dir).context("list log directory", &dir)?;
+        // A cleaning round a crash interrupted is finished or discarded first.
+        if cleaner::recover_swaps(&*storage, &dir, &names)? {
+            names = storage.list_dir(&dir).context("list log directory", &dir)?;
+        }
         for name in names
             .iter()
             .filter(|n| n.ends_with(checkpoint::TEMP_SUFFIX))
@@ -241,10 +257,13 @@ impl Log {
                 }
                 continue;
             }
+            // Only sealed segments may hold the gaps compaction leaves.
+            let allow_gaps = i + 1 < bases.len();
             let segment = if clean || below_recovery_point {
-                Segment::open_trusted(&*storage, &dir, base, interval)?
+                Segment::open_trusted(&*storage, &dir, base, interval, allow_gaps)?
             } else {
-                let (segment, cut) = Segment::open_recovering(&*storage, &dir, base, interval)?;
+                let (segment, cut) =
+                    Segment::open_recovering(&*storage, &dir, base, interval, allow_gaps)?;
                 scanned += 1;
                 truncated |= cut;
                 segment
@@ -284,11 +303,16 @@ impl Log {
         let first_base = segments[0].base_offset;
         let log_end = segments[count - 1].next_offset;
         let log_start_offset = start_hint.max(first_base).min(log_end);
+        let first_dirty = CleanerCheckpoint::read(&*storage, &dir)?
+            .map_or(0, |c| c.first_dirty)
+            .clamp(log_start_offset, log_end);
         let inner = Inner {
             config,
             segments,
             log_start_offset,
             recovery_point: recovery_point.min(log_end),
+            first_dirty,
+            tombstones_due: None,
             written: 0,
             poisoned: false,
         };
@@ -303,6 +327,8 @@ impl Log {
                 failed: false,
             }),
             synced: Condvar::new(),
+            cleaning: Mutex::new(()),
+            cleaner: Mutex::new(None),
             open_kind: kind,
         })
     }
@@ -382,8 +408,18 @@ impl Log {
         batches: &mut [u8],
         durability: Durability,
     ) -> Result<AppendInfo, LogError> {
-        let max_batch = lock(&self.inner).config.max_batch_bytes;
+        let (max_batch, compacted) = {
+            let inner = lock(&self.inner);
+            (
+                inner.config.max_batch_bytes,
+                inner.config.cleanup_policy.compacts(),
+            )
+        };
         let headers = split_and_validate(batches, max_batch)?;
+        if compacted {
+            // Only compacted logs pay for decoding records here.
+            check_keys(batches, &headers)?;
+        }
         let target = {
             let mut inner = lock(&self.inner);
             if inner.poisoned {
@@ -556,7 +592,14 @@ impl Log {
                         log_end_offset,
                     });
                 }
-                let segment = &inner.segments[inner.segment_for(from)];
+                let at = inner.segment_for(from);
+                let segment = &inner.segments[at];
+                // Where to go on if the segment holds nothing at or after
+                // `from` (compaction leaves gaps): the next segment's base.
+                let next_base = inner
+                    .segments
+                    .get(at + 1)
+                    .map_or(log_end_offset, |s| s.base_offset);
                 (
                     Arc::clone(&segment.log),
                     segment.index.lookup(from),
@@ -564,7 +607,7 @@ impl Log {
                     log_start_offset,
                     log_end_offset,
                     segment.path(LOG_SUFFIX),
-                    segment.next_offset,
+                    next_base,
                 )
             };
             let mut scanner = segment::HeaderScanner::new(&*file, position, end);
@@ -627,7 +670,8 @@ impl Log {
     }
 
     /// Deletes the oldest sealed segments that `retention_ms` or
-    /// `retention_bytes` put out of date; the active segment is never deleted.
+    /// `retention_bytes` put out of date; the active segment is never
+    /// deleted. Does nothing unless the cleanup policy includes `delete`.
     ///
     /// # Errors
     /// [`LogError::Poisoned`], or an I/O error, which poisons the log.
@@ -636,6 +680,9 @@ impl Log {
         let mut inner = lock(&self.inner);
         if inner.poisoned {
             return Err(self.poisoned_error());
+        }
+        if !inner.config.cleanup_policy.deletes() {
+            return Ok(RetentionOutcome::default());
         }
         let mut doomed = 0;
         let mut size = inner.size();
@@ -773,6 +820,14 @@ impl Log {
         }
         .write(&*self.storage, &self.dir)?;
         inner.log_start_offset = inner.log_start_offset.min(new_end);
+        // Offsets appended again after the cut are dirty.
+        if inner.first_dirty > new_end {
+            inner.first_dirty = new_end;
+            CleanerCheckpoint {
+                first_dirty: new_end,
+            }
+            .write(&*self.storage, &self.dir)?;
+        }
         // Appends must not be acknowledged on a sync of bytes that are gone.
         let mut state = lock(&self.sync);
         state.synced = state.synced.max(inner.written);
@@ -811,6 +866,29 @@ impl Log {
             .sync_dir(&self.dir)
             .context("sync log directory", &self.dir)
     }
+}
+
+/// Rejects a batch holding a record without a key (compacted logs only).
+/// Control batches are exempt: their records are markers, not data.
+fn check_keys(buf: &[u8], headers: &[(usize, BatchHeader)]) -> Result<(), LogError> {
+    for (at, h) in headers.iter().filter(|(_, h)| !h.is_control()) {
+        let invalid = |source| LogError::InvalidBatch {
+            position: *at,
+            source,
+        };
+        let batch = &buf[*at..*at + h.total_len()];
+        let run =
+            record::record_bytes(batch, h, record::DEFAULT_MAX_DECOMPRESSED).map_err(invalid)?;
+        for (index, view) in record::RecordViews::new(&run, h).enumerate() {
+            if view.map_err(invalid)?.key.is_none() {
+                return Err(LogError::MissingKey {
+                    position: *at,
+                    record: index,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Splits an append buffer into whole batches and validates each one.

@@ -63,6 +63,9 @@ pub(crate) struct Segment {
     pub rolling_base: Option<i64>,
     /// Sealed segments are immutable and their indexes mapped.
     pub sealed: bool,
+    /// Appended to every file name: empty, or the cleaner's temporary
+    /// suffix while a cleaned segment is being written and swapped in.
+    tail: &'static str,
 }
 
 /// What a scan of a segment's bytes found.
@@ -74,7 +77,81 @@ struct Scan {
 impl Segment {
     /// Path of this segment's file with `suffix`.
     pub fn path(&self, suffix: &str) -> PathBuf {
-        segment_path(&self.dir, self.base_offset, suffix)
+        self.dir.join(format!(
+            "{}{suffix}{}",
+            file_stem(self.base_offset),
+            self.tail
+        ))
+    }
+
+    /// Creates an empty segment whose three files carry `tail` after their
+    /// usual suffix (the cleaner writes `BASE.log.cleaned` and its indexes).
+    pub fn create_with_tail(
+        storage: &dyn Storage,
+        dir: &Path,
+        base_offset: i64,
+        tail: &'static str,
+    ) -> Result<Segment, LogError> {
+        let open = |suffix: &str| {
+            let path = dir.join(format!("{}{suffix}{tail}", file_stem(base_offset)));
+            let file = storage
+                .open(&path, OpenMode::OpenOrCreate)
+                .context("create segment file", &path)?;
+            file.set_len(0).context("reset segment file", &path)?;
+            Ok::<_, LogError>(file)
+        };
+        let mut segment = Segment::empty(
+            base_offset,
+            dir,
+            [
+                open(LOG_SUFFIX)?,
+                open(INDEX_SUFFIX)?,
+                open(TIME_INDEX_SUFFIX)?,
+            ],
+        );
+        segment.tail = tail;
+        Ok(segment)
+    }
+
+    /// Renames the segment's three files from `tail` to `new_tail` (the
+    /// handles stay valid: a rename keeps the file). Does not sync the directory.
+    pub fn rename_tail(
+        &mut self,
+        storage: &dyn Storage,
+        new_tail: &'static str,
+    ) -> Result<(), LogError> {
+        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            let from = self.path(suffix);
+            let to = self
+                .dir
+                .join(format!("{}{suffix}{new_tail}", file_stem(self.base_offset)));
+            storage
+                .rename(&from, &to)
+                .context("rename segment file", &to)?;
+        }
+        self.tail = new_tail;
+        Ok(())
+    }
+
+    fn empty(base_offset: i64, dir: &Path, files: [Arc<dyn StorageFile>; 3]) -> Segment {
+        let [log, index_file, time_file] = files;
+        Segment {
+            base_offset,
+            log,
+            index_file,
+            time_file,
+            dir: dir.to_path_buf(),
+            size: 0,
+            next_offset: base_offset,
+            index: OffsetIndex::new(base_offset, Entries::Owned(Vec::new())),
+            time_index: TimeIndex::new(base_offset, Entries::Owned(Vec::new())),
+            max_timestamp: -1,
+            offset_of_max_timestamp: base_offset,
+            bytes_since_index: 0,
+            rolling_base: None,
+            sealed: false,
+            tail: "",
+        }
     }
 
     /// Creates an empty active segment; stale files of the same name are replaced.
@@ -91,22 +168,15 @@ impl Segment {
             file.set_len(0).context("reset segment file", &path)?;
             Ok::<_, LogError>(file)
         };
-        Ok(Segment {
+        Ok(Segment::empty(
             base_offset,
-            log: open(LOG_SUFFIX)?,
-            index_file: open(INDEX_SUFFIX)?,
-            time_file: open(TIME_INDEX_SUFFIX)?,
-            dir: dir.to_path_buf(),
-            size: 0,
-            next_offset: base_offset,
-            index: OffsetIndex::new(base_offset, Entries::Owned(Vec::new())),
-            time_index: TimeIndex::new(base_offset, Entries::Owned(Vec::new())),
-            max_timestamp: -1,
-            offset_of_max_timestamp: base_offset,
-            bytes_since_index: 0,
-            rolling_base: None,
-            sealed: false,
-        })
+            dir,
+            [
+                open(LOG_SUFFIX)?,
+                open(INDEX_SUFFIX)?,
+                open(TIME_INDEX_SUFFIX)?,
+            ],
+        ))
     }
 
     fn open_files(
@@ -127,31 +197,20 @@ impl Segment {
         };
         let index_file = open_index(INDEX_SUFFIX)?;
         let time_file = open_index(TIME_INDEX_SUFFIX)?;
-        Ok(Segment {
-            base_offset,
-            log,
-            index_file,
-            time_file,
-            dir: dir.to_path_buf(),
-            size,
-            next_offset: base_offset,
-            index: OffsetIndex::new(base_offset, Entries::Owned(Vec::new())),
-            time_index: TimeIndex::new(base_offset, Entries::Owned(Vec::new())),
-            max_timestamp: -1,
-            offset_of_max_timestamp: base_offset,
-            bytes_since_index: 0,
-            rolling_base: None,
-            sealed: false,
-        })
+        let mut segment = Segment::empty(base_offset, dir, [log, index_file, time_file]);
+        segment.size = size;
+        Ok(segment)
     }
 
     /// Opens a segment written by a clean shutdown or below the recovery
-    /// point: the indexes are trusted if they look sane, else rebuilt.
+    /// point: the indexes are trusted if they look sane, else rebuilt
+    /// (`allow_gaps` as for [`Segment::open_recovering`]).
     pub fn open_trusted(
         storage: &dyn Storage,
         dir: &Path,
         base_offset: i64,
         interval: u64,
+        allow_gaps: bool,
     ) -> Result<Segment, LogError> {
         let mut segment = Segment::open_files(storage, dir, base_offset)?;
         segment.index = OffsetIndex::new(
@@ -166,7 +225,7 @@ impl Segment {
             )?),
         );
         if !segment.index.is_sane(segment.size) {
-            segment.rebuild(interval)?;
+            segment.rebuild(interval, allow_gaps)?;
             return Ok(segment);
         }
         // Walk the batches after the last index entry to learn where the segment ends.
@@ -188,7 +247,7 @@ impl Segment {
                 .is_sane(last.map_or(base_offset, |h| h.next_offset()))
         {
             // The files disagree with each other: trust nothing and rebuild.
-            segment.rebuild(interval)?;
+            segment.rebuild(interval, allow_gaps)?;
             return Ok(segment);
         }
         segment.next_offset = last.map_or(base_offset, |h| h.next_offset());
@@ -203,19 +262,26 @@ impl Segment {
     /// Opens a segment that may hold a torn or corrupt tail: scans every
     /// batch, verifies its CRC, truncates at the first bad one and rebuilds
     /// the indexes. Returns the segment and whether anything was cut.
+    ///
+    /// `allow_gaps` accepts a batch starting above the previous batch's next
+    /// offset: only sealed segments may have such gaps (the cleaner leaves
+    /// them, and a sealed segment was fsynced whole); the last segment of a
+    /// log, never cleaned, must have none, which catches a corrupted base
+    /// offset (the CRC does not cover it).
     pub fn open_recovering(
         storage: &dyn Storage,
         dir: &Path,
         base_offset: i64,
         interval: u64,
+        allow_gaps: bool,
     ) -> Result<(Segment, bool), LogError> {
         let mut segment = Segment::open_files(storage, dir, base_offset)?;
-        let cut = segment.rebuild(interval)?;
+        let cut = segment.rebuild(interval, allow_gaps)?;
         Ok((segment, cut))
     }
 
     /// Rescans the whole `.log`, truncating a bad tail, and rewrites both indexes.
-    fn rebuild(&mut self, interval: u64) -> Result<bool, LogError> {
+    fn rebuild(&mut self, interval: u64, allow_gaps: bool) -> Result<bool, LogError> {
         let log_path = self.path(LOG_SUFFIX);
         let file_len = self.log.len().context("stat segment", &log_path)?;
         self.index = OffsetIndex::new(self.base_offset, Entries::Owned(Vec::new()));
@@ -226,7 +292,7 @@ impl Segment {
         self.offset_of_max_timestamp = self.base_offset;
         self.bytes_since_index = 0;
         let scan = self
-            .scan_verified(file_len, interval)
+            .scan_verified(file_len, interval, allow_gaps)
             .context("scan segment", &log_path)?;
         let cut = scan.torn || scan.valid_end != file_len;
         if cut {
@@ -245,8 +311,13 @@ impl Segment {
 
     /// Walks every batch from the start, verifying CRCs and offsets, and
     /// feeds the indexes. Stops at the first batch that is incomplete, corrupt
-    /// or out of order.
-    fn scan_verified(&mut self, file_len: u64, interval: u64) -> std::io::Result<Scan> {
+    /// or out of order (with `allow_gaps`, only going backwards is out of order).
+    fn scan_verified(
+        &mut self,
+        file_len: u64,
+        interval: u64,
+        allow_gaps: bool,
+    ) -> std::io::Result<Scan> {
         let torn = |pos| {
             Ok(Scan {
                 valid_end: pos,
@@ -275,6 +346,8 @@ impl Segment {
                     // does not follow on (it is outside the CRC) marks damage.
                     let follows = if self.size == 0 {
                         h.base_offset >= self.base_offset
+                    } else if allow_gaps {
+                        h.base_offset >= self.next_offset
                     } else {
                         h.base_offset == self.next_offset
                     };
@@ -491,7 +564,8 @@ impl Segment {
         self.sealed = false;
         let path = self.path(LOG_SUFFIX);
         self.log.set_len(pos).context("truncate segment", &path)?;
-        self.rebuild(interval)?;
+        // The truncated segment becomes the active one: no gaps allowed.
+        self.rebuild(interval, false)?;
         self.sync_all()?;
         Ok(true)
     }

@@ -23,6 +23,7 @@ use super::header::{
     HEADER_LEN, LOG_OVERHEAD, MAGIC_V2, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
 };
 use super::records::{self, Header, MIN_RECORD_LEN, Record};
+use super::view::RecordView;
 use super::{RecordError, verify_crc};
 
 /// Partition leader epoch of a batch no leader has stamped yet (Kafka's
@@ -535,6 +536,27 @@ impl BatchBuilder {
         )
     }
 
+    /// Appends a record seen in place ([`RecordView`]) keeping its absolute
+    /// offset, like [`BatchBuilder::push`], but copying its header bytes as
+    /// they are: the cleaner's path, which allocates nothing per record.
+    ///
+    /// # Errors
+    /// As [`BatchBuilder::push`].
+    pub fn push_view(&mut self, record: &RecordView<'_>) -> Result<(), RecordError> {
+        let (offset, timestamp) = (record.offset, record.timestamp);
+        self.add_with(offset, timestamp, |buf, offset_delta, timestamp_delta| {
+            records::write_record_raw(
+                buf,
+                offset_delta,
+                timestamp_delta,
+                record.key,
+                record.value,
+                record.header_count,
+                record.raw_headers,
+            )
+        })
+    }
+
     fn add(
         &mut self,
         offset: i64,
@@ -542,6 +564,18 @@ impl BatchBuilder {
         key: Option<&[u8]>,
         value: Option<&[u8]>,
         headers: &[Header],
+    ) -> Result<(), RecordError> {
+        self.add_with(offset, timestamp, |buf, offset_delta, timestamp_delta| {
+            records::write_record(buf, offset_delta, timestamp_delta, key, value, headers)
+        })
+    }
+
+    /// Checks the offset, computes the deltas, and lets `write` encode the record.
+    fn add_with(
+        &mut self,
+        offset: i64,
+        timestamp: i64,
+        write: impl FnOnce(&mut Vec<u8>, i32, i64) -> Result<usize, RecordError>,
     ) -> Result<(), RecordError> {
         let min = self.next_offset().unwrap_or(i64::MAX);
         let max = self.base_offset.saturating_add(i64::from(i32::MAX));
@@ -554,14 +588,7 @@ impl BatchBuilder {
         // Java's long subtraction wraps; readers add it back with wrapping too.
         let timestamp_delta = timestamp.wrapping_sub(base_ts);
         let len_before = self.buf.len();
-        if let Err(e) = records::write_record(
-            &mut self.buf,
-            offset_delta,
-            timestamp_delta,
-            key,
-            value,
-            headers,
-        ) {
+        if let Err(e) = write(&mut self.buf, offset_delta, timestamp_delta) {
             self.buf.truncate(len_before);
             return Err(e);
         }

@@ -10,6 +10,7 @@ mod error;
 pub mod header;
 mod records;
 pub mod varint;
+mod view;
 
 pub use batch::{
     BatchBuilder, Limits, NO_PARTITION_LEADER_EPOCH, NO_TIMESTAMP, RecordBatch, validate,
@@ -19,3 +20,4 @@ pub use compression::{Compression, DEFAULT_MAX_DECOMPRESSED, compress, decompres
 pub use error::{MalformedReason, RecordError};
 pub use header::{BatchHeader, HEADER_LEN, compute_crc, verify_crc};
 pub use records::{Header, MIN_HEADER_LEN, MIN_RECORD_LEN, Record, record_size};
+pub use view::{RecordView, RecordViews, record_bytes};

@@ -320,6 +320,45 @@ pub(crate) fn write_record(
     Ok(out.len() - start)
 }
 
+/// Appends one record whose headers are given already encoded (`raw_headers`,
+/// `header_count` of them, as a [`crate::record::RecordView`] borrows them),
+/// and returns how many bytes it took.
+///
+/// # Errors
+/// [`RecordError::RecordTooLarge`] as for [`write_record`].
+pub(crate) fn write_record_raw(
+    out: &mut Vec<u8>,
+    offset_delta: i32,
+    timestamp_delta: i64,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    header_count: usize,
+    raw_headers: &[u8],
+) -> Result<usize, RecordError> {
+    check_len(key.map_or(0, <[u8]>::len))?;
+    check_len(value.map_or(0, <[u8]>::len))?;
+    check_len(header_count)?;
+    let body = 1 // attributes
+        + varlong_len(timestamp_delta)
+        + varint_len(offset_delta)
+        + nullable_len(key)
+        + nullable_len(value)
+        + varint_len(header_count as i32)
+        + raw_headers.len();
+    check_len(body)?;
+    let start = out.len();
+    out.reserve(varint_len(body as i32) + body);
+    put_varint(out, body as i32);
+    out.push(0); // attributes
+    put_varlong(out, timestamp_delta);
+    put_varint(out, offset_delta);
+    put_nullable(out, key);
+    put_nullable(out, value);
+    put_varint(out, header_count as i32);
+    out.extend_from_slice(raw_headers);
+    Ok(out.len() - start)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
