@@ -6,7 +6,7 @@
 //! with a [`Codec`]; the server maps them one to one onto broker calls.
 //!
 //! This module knows no sockets, no async runtime and no broker: it refers
-//! only to itself and [`record`](crate::record). Decoding never panics and
+//! only to itself (and may use [`record`](crate::record)). Decoding never panics and
 //! never allocates more than the frame holds. The byte-level specification
 //! is `docs/protocol.md`.
 
