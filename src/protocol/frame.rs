@@ -1,0 +1,144 @@
+//! Framing: every request and response travels as a `u32` big-endian length
+//! followed by that many payload bytes.
+//!
+//! ```text
+//! offset  size  field
+//!      0     4  length   u32, bytes after this field; at most the configured max
+//!      4     N  payload  request or response header, then its body
+//! ```
+//!
+//! This file knows nothing of headers or bodies, nor of sockets: a server or
+//! client feeds it the bytes it has read so far.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use super::error::ProtocolError;
+
+/// Size of the length prefix.
+pub const LENGTH_PREFIX: usize = 4;
+
+/// Default maximum payload size of a frame: 8 MiB.
+pub const DEFAULT_MAX_FRAME: usize = 8 * 1024 * 1024;
+
+/// Takes one complete frame's payload off the front of `buf`.
+///
+/// Returns `Ok(None)` while the frame is incomplete. Memory is reserved for
+/// the rest of the frame only after its length has passed the `max_frame`
+/// check, so a hostile prefix cannot make the caller allocate more than
+/// `max_frame` bytes. The payload is split off `buf` without copying.
+///
+/// # Errors
+/// [`ProtocolError::FrameTooLarge`] when the prefix exceeds `max_frame`; the
+/// stream cannot be resynchronised after that, so the connection should close.
+pub fn decode_frame(buf: &mut BytesMut, max_frame: usize) -> Result<Option<Bytes>, ProtocolError> {
+    if buf.len() < LENGTH_PREFIX {
+        return Ok(None);
+    }
+    let size = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if size > max_frame {
+        return Err(ProtocolError::FrameTooLarge {
+            size,
+            max: max_frame,
+        });
+    }
+    let total = LENGTH_PREFIX + size;
+    if buf.len() < total {
+        // Safe to reserve: `size` is within the configured maximum.
+        buf.reserve(total - buf.len());
+        return Ok(None);
+    }
+    buf.advance(LENGTH_PREFIX);
+    Ok(Some(buf.split_to(size).freeze()))
+}
+
+/// Appends `payload` to `out` as one frame.
+///
+/// # Panics
+/// If `payload` is longer than `u32::MAX` bytes.
+pub fn encode_frame(payload: &[u8], out: &mut BytesMut) {
+    let size = u32::try_from(payload.len()).expect("frame payload exceeds u32::MAX bytes");
+    out.reserve(LENGTH_PREFIX + payload.len());
+    out.put_u32(size);
+    out.put_slice(payload);
+}
+
+/// Appends one frame whose payload `write` produces in place, so a message is
+/// encoded straight into the output buffer without an intermediate copy.
+///
+/// # Panics
+/// If the payload grows past `u32::MAX` bytes.
+pub fn write_frame(out: &mut BytesMut, write: impl FnOnce(&mut BytesMut)) {
+    let start = out.len();
+    out.put_u32(0);
+    write(out);
+    let size = out.len() - start - LENGTH_PREFIX;
+    let size = u32::try_from(size).expect("frame payload exceeds u32::MAX bytes");
+    out[start..start + LENGTH_PREFIX].copy_from_slice(&size.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_round_trips_and_leaves_the_next_one_in_place() {
+        let mut buf = BytesMut::new();
+        encode_frame(b"hello", &mut buf);
+        encode_frame(b"", &mut buf);
+        buf.put_slice(&[0, 0]);
+        assert_eq!(
+            decode_frame(&mut buf, 16).unwrap().as_deref(),
+            Some(&b"hello"[..])
+        );
+        assert_eq!(
+            decode_frame(&mut buf, 16).unwrap().as_deref(),
+            Some(&b""[..])
+        );
+        assert_eq!(decode_frame(&mut buf, 16).unwrap(), None);
+        assert_eq!(buf.len(), 2);
+    }
+
+    #[test]
+    fn every_truncation_of_a_frame_is_incomplete_not_an_error() {
+        let mut whole = BytesMut::new();
+        encode_frame(b"0123456789", &mut whole);
+        for cut in 0..whole.len() {
+            let mut part = BytesMut::from(&whole[..cut]);
+            assert_eq!(decode_frame(&mut part, 64).unwrap(), None, "cut at {cut}");
+            assert_eq!(part.len(), cut, "an incomplete frame is not consumed");
+        }
+    }
+
+    #[test]
+    fn an_oversized_prefix_is_refused_without_reserving_its_length() {
+        let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xff, 1, 2][..]);
+        let before = buf.capacity();
+        assert_eq!(
+            decode_frame(&mut buf, DEFAULT_MAX_FRAME),
+            Err(ProtocolError::FrameTooLarge {
+                size: u32::MAX as usize,
+                max: DEFAULT_MAX_FRAME
+            })
+        );
+        assert_eq!(buf.capacity(), before);
+    }
+
+    #[test]
+    fn a_frame_of_exactly_the_maximum_is_accepted() {
+        let mut buf = BytesMut::new();
+        encode_frame(&[7; 32], &mut buf);
+        assert_eq!(decode_frame(&mut buf, 32).unwrap().unwrap().len(), 32);
+        encode_frame(&[7; 33], &mut buf);
+        assert!(matches!(
+            decode_frame(&mut buf, 32),
+            Err(ProtocolError::FrameTooLarge { size: 33, max: 32 })
+        ));
+    }
+
+    #[test]
+    fn write_frame_patches_the_length_in_place() {
+        let mut out = BytesMut::from(&b"xy"[..]);
+        write_frame(&mut out, |o| o.put_slice(b"abc"));
+        assert_eq!(&out[..], b"xy\0\0\0\x03abc");
+    }
+}
