@@ -185,26 +185,7 @@ impl Broker {
         let t = self.topic_or_auto_create(topic)?;
         let n = t.partition_count();
         let sticky = sticky_partition(&t.sticky, n);
-        let mut by_partition: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-        let mut used_sticky = false;
-        for (i, r) in records.iter().enumerate() {
-            let p = match (r.partition, &r.key) {
-                (Some(p), _) if p >= n => {
-                    return Err(BrokerError::UnknownPartition {
-                        topic: topic.to_owned(),
-                        partition: p,
-                        partitions: n,
-                    });
-                }
-                (Some(p), _) => p,
-                (None, Some(k)) => partition_for_key(k, n),
-                (None, None) => {
-                    used_sticky = true;
-                    sticky
-                }
-            };
-            by_partition.entry(p).or_default().push(i);
-        }
+        let (by_partition, used_sticky) = group_by_partition(topic, &records, n, sticky)?;
         if used_sticky {
             advance_sticky(&t.sticky);
         }
@@ -430,4 +411,39 @@ impl Broker {
             duplicate,
         })
     }
+}
+
+/// Groups record indexes by target partition: an explicit partition wins,
+/// then `murmur2` of the key, then the sticky partition (which the caller
+/// advances when the second value says it was used).
+///
+/// # Errors
+/// [`BrokerError::UnknownPartition`] for an explicit partition ≥ `n`.
+pub(crate) fn group_by_partition(
+    topic: &str,
+    records: &[ProduceRecord],
+    n: u32,
+    sticky: u32,
+) -> Result<(BTreeMap<u32, Vec<usize>>, bool), BrokerError> {
+    let mut by_partition: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    let mut used_sticky = false;
+    for (i, r) in records.iter().enumerate() {
+        let p = match (r.partition, &r.key) {
+            (Some(p), _) if p >= n => {
+                return Err(BrokerError::UnknownPartition {
+                    topic: topic.to_owned(),
+                    partition: p,
+                    partitions: n,
+                });
+            }
+            (Some(p), _) => p,
+            (None, Some(k)) => partition_for_key(k, n),
+            (None, None) => {
+                used_sticky = true;
+                sticky
+            }
+        };
+        by_partition.entry(p).or_default().push(i);
+    }
+    Ok((by_partition, used_sticky))
 }

@@ -48,6 +48,29 @@ impl Entries {
             Entries::Mapped(b) => b,
         }
     }
+
+    /// Keeps the first `len` bytes.
+    fn truncate(&mut self, len: usize) {
+        match self {
+            Entries::Owned(v) => v.truncate(len),
+            Entries::Mapped(b) => b.truncate(len),
+        }
+    }
+
+    /// Copies mapped entries into memory, dropping the map.
+    fn make_owned(&mut self) {
+        if let Entries::Mapped(b) = self {
+            *self = Entries::Owned(b.to_vec());
+        }
+    }
+
+    /// Appends one entry; only an active (owned) index grows.
+    fn push(&mut self, entry: &[u8]) {
+        match self {
+            Entries::Owned(v) => v.extend_from_slice(entry),
+            Entries::Mapped(_) => panic!("push to a sealed index"),
+        }
+    }
 }
 
 /// Maps a sealed index file read-only.
@@ -113,7 +136,7 @@ impl OffsetIndex {
             entries,
         };
         let whole = index.entries.bytes().len() / OFFSET_ENTRY_LEN * OFFSET_ENTRY_LEN;
-        index.truncate_entries(whole);
+        index.entries.truncate(whole);
         index
     }
 
@@ -172,25 +195,13 @@ impl OffsetIndex {
             .copy_from_slice(&relative.to_be_bytes());
         e[OFFSET_ENTRY_POSITION..OFFSET_ENTRY_POSITION + 4]
             .copy_from_slice(&position.to_be_bytes());
-        match &mut self.entries {
-            Entries::Owned(v) => v.extend_from_slice(&e),
-            Entries::Mapped(_) => panic!("push to a sealed index"),
-        }
+        self.entries.push(&e);
         e
-    }
-
-    fn truncate_entries(&mut self, len: usize) {
-        match &mut self.entries {
-            Entries::Owned(v) => v.truncate(len),
-            Entries::Mapped(b) => b.truncate(len),
-        }
     }
 
     /// Copies a mapped index into memory so the segment can be written again.
     pub fn make_owned(&mut self) {
-        if let Entries::Mapped(b) = &self.entries {
-            self.entries = Entries::Owned(b.to_vec());
-        }
+        self.entries.make_owned();
     }
 
     /// Replaces the entries with a map of the sealed file (same contents).
@@ -219,7 +230,7 @@ impl TimeIndex {
             entries,
         };
         let whole = index.entries.bytes().len() / TIME_ENTRY_LEN * TIME_ENTRY_LEN;
-        index.truncate_entries(whole);
+        index.entries.truncate(whole);
         index
     }
 
@@ -278,25 +289,13 @@ impl TimeIndex {
         let relative = u32::try_from(offset - self.base_offset).expect("relative offset fits u32");
         e[TIME_ENTRY_TIMESTAMP..TIME_ENTRY_TIMESTAMP + 8].copy_from_slice(&timestamp.to_be_bytes());
         e[TIME_ENTRY_RELATIVE..TIME_ENTRY_RELATIVE + 4].copy_from_slice(&relative.to_be_bytes());
-        match &mut self.entries {
-            Entries::Owned(v) => v.extend_from_slice(&e),
-            Entries::Mapped(_) => panic!("push to a sealed index"),
-        }
+        self.entries.push(&e);
         e
-    }
-
-    fn truncate_entries(&mut self, len: usize) {
-        match &mut self.entries {
-            Entries::Owned(v) => v.truncate(len),
-            Entries::Mapped(b) => b.truncate(len),
-        }
     }
 
     /// Copies a mapped index into memory so the segment can be written again.
     pub fn make_owned(&mut self) {
-        if let Entries::Mapped(b) = &self.entries {
-            self.entries = Entries::Owned(b.to_vec());
-        }
+        self.entries.make_owned();
     }
 
     /// Replaces the entries with a map of the sealed file (same contents).

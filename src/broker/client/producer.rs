@@ -3,13 +3,13 @@
 //! per-partition sequence, and returns where each record landed. Knows the
 //! broker's API only; it is blocking, like the broker's produce.
 
+use crate::broker::produce::group_by_partition;
 use crate::broker::{
     Broker, BrokerError, PartitionAppend, ProduceRecord, ProducerIdAndEpoch, RecordMetadata, lock,
-    partition_for_key,
 };
 use crate::log::Durability;
 use crate::record::{BatchBuilder, Compression};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// How a [`Producer`] writes.
@@ -112,26 +112,7 @@ impl Producer {
         let n = self.broker.topic_or_auto_create(topic)?.partition_count();
         let mut state = lock(&self.state);
         let sticky = *state.sticky.entry(topic.to_owned()).or_default() % n;
-        let mut used_sticky = false;
-        let mut by_partition: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-        for (i, r) in records.iter().enumerate() {
-            let p = match (r.partition, &r.key) {
-                (Some(p), _) if p >= n => {
-                    return Err(BrokerError::UnknownPartition {
-                        topic: topic.to_owned(),
-                        partition: p,
-                        partitions: n,
-                    });
-                }
-                (Some(p), _) => p,
-                (None, Some(k)) => partition_for_key(k, n),
-                (None, None) => {
-                    used_sticky = true;
-                    sticky
-                }
-            };
-            by_partition.entry(p).or_default().push(i);
-        }
+        let (by_partition, used_sticky) = group_by_partition(topic, &records, n, sticky)?;
         if used_sticky {
             // Fill one batch, then move on (KIP-480).
             state.sticky.insert(topic.to_owned(), sticky + 1);
