@@ -11,7 +11,9 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use logbus::clock::SystemClock;
 use logbus::log::storage::FileStorage;
 use logbus::log::{Durability, Log, LogConfig};
-use logbus::record::{BatchBuilder, BatchHeader, Compression, RecordBatch};
+use logbus::record::{
+    BatchBuilder, BatchHeader, Compression, RecordViews, record_bytes, verify_crc,
+};
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
@@ -275,9 +277,13 @@ fn peer(c: &mut Criterion) {
                 }
                 let mut at = 0;
                 while let Ok(Some(h)) = BatchHeader::parse(&r.bytes[at..]) {
-                    let batch = RecordBatch::new(r.bytes.slice(at..at + h.total_len())).unwrap();
-                    for record in batch.records().unwrap() {
-                        black_box(record.value);
+                    // What a consumer does: check the CRC, then walk the
+                    // records in place (Kafka's `check.crcs`, on by default).
+                    let batch = &r.bytes[at..at + h.total_len()];
+                    verify_crc(batch).unwrap();
+                    let run = record_bytes(batch, &h, 1 << 20).unwrap();
+                    for record in RecordViews::new(&run, &h) {
+                        black_box(record.unwrap().value);
                         records += 1;
                     }
                     offset = h.next_offset();
