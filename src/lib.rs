@@ -3,11 +3,13 @@
 //!
 //! Layers, leaves first: [`record`] (the batch format) and [`clock`] ←
 //! [`log`] (segments, indexes, recovery) ← broker ← server, client, admin;
-//! [`protocol`] is the pure codec of the native TCP protocol.
+//! [`protocol`] is the pure codec of the native TCP protocol; [`observe`] is
+//! the leaf seam through which the server reports requests to the admin face.
 #![deny(unsafe_code)]
 
 pub mod broker;
 pub mod clock;
 pub mod log;
+pub mod observe;
 pub mod protocol;
 pub mod record;

@@ -97,6 +97,14 @@ fn broker_uses_only_log_record_and_clock_below_it() {
 }
 
 #[test]
+fn observe_is_a_leaf() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/observe.rs"))
+            .unwrap();
+    assert_eq!(references(&text), Vec::<String>::new());
+}
+
+#[test]
 fn clock_is_a_leaf() {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/clock.rs"))
         .unwrap();
