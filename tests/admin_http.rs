@@ -142,7 +142,7 @@ async fn stop(admin: Admin) {
 }
 
 #[tokio::test]
-async fn healthz_answers_ok_also_to_head_and_readyz_turns_503_once_the_broker_closes() {
+async fn healthz_answers_ok_also_to_head_while_readyz_and_json_turn_503_once_the_broker_closes() {
     let broker = broker();
     let admin = start(&broker, Arc::default()).await;
     let health = get(admin.addr, "/healthz").await;
@@ -153,6 +153,11 @@ async fn healthz_answers_ok_also_to_head_and_readyz_turns_503_once_the_broker_cl
     broker.close().unwrap();
     assert_eq!(get(admin.addr, "/readyz").await.status, 503);
     assert_eq!(get(admin.addr, "/healthz").await.status, 200);
+    for path in ["/v1/topics", "/v1/groups", "/v1/topics/t", "/v1/groups/g"] {
+        let closed = get(admin.addr, path).await;
+        assert_eq!(closed.status, 503, "{path}");
+        assert_eq!(closed.json()["error"], "broker_closed");
+    }
     stop(admin).await;
 }
 

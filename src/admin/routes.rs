@@ -57,6 +57,15 @@ fn dispatch(
             method: method.clone(),
         });
     }
+    let reads_broker = matches!(
+        route,
+        Route::Topics | Route::Topic(_) | Route::Groups | Route::Group(_)
+    );
+    if reads_broker && !broker.is_open() {
+        // A closed broker has let go of its topics and groups; say so
+        // rather than answer empty lists or 404s that look like data.
+        return Err(BrokerError::Closed.into());
+    }
     match route {
         Route::Healthz => Ok(text(StatusCode::OK, "ok\n")),
         Route::Readyz if broker.is_open() => Ok(text(StatusCode::OK, "ready\n")),
@@ -80,11 +89,6 @@ fn dispatch(
         }
         Route::Topic(name) => json_ok(&json::Topic::from(broker.describe_topic(&name)?)),
         Route::Groups => {
-            if !broker.is_open() {
-                // A closed broker has forgotten its groups; say so rather
-                // than answer an empty list that looks healthy.
-                return Err(BrokerError::Closed.into());
-            }
             let groups = broker.list_groups().into_iter().map(Into::into).collect();
             json_ok(&json::GroupList { groups })
         }
