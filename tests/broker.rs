@@ -541,6 +541,15 @@ fn counters_report_records_bytes_requests_errors_and_high_watermarks() {
     assert_eq!((t.records_in, t.records_out), (3, 2));
     assert!(t.bytes_in > 0 && t.bytes_out > 0);
     assert_eq!(t.high_watermarks, vec![1, 2]);
+    assert_eq!(t.log_start_offsets, vec![0, 0]);
+}
+
+#[test]
+fn is_open_is_true_until_close() {
+    let broker = memory();
+    assert!(broker.is_open());
+    broker.close().unwrap();
+    assert!(!broker.is_open());
 }
 
 #[test]

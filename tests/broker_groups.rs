@@ -373,7 +373,10 @@ async fn await_helpers_see_a_group_become_stable_and_catch_up() {
         .unwrap();
     let (a, b) = worker.await.unwrap();
     assert_eq!(a.assignment().len() + b.assignment().len(), 4);
-    assert_eq!(broker.metrics().groups["g"].lag, 0);
+    let counters = &broker.metrics().groups["g"];
+    assert_eq!(counters.lag, 0);
+    assert_eq!(counters.partitions.len(), 4);
+    assert!(counters.partitions.iter().all(|p| p.lag == 0));
     let err = broker
         .wait_group_caught_up("nobody", Duration::from_millis(10))
         .await

@@ -1,7 +1,8 @@
 //! The layering of design §8, checked by reading the sources: `record` is a
 //! leaf, `log` knows only `record` and `clock`, `protocol` is a pure codec,
-//! none of them may touch tokio or a layer above, and the broker uses only
-//! `log`, `record` and `clock` below it.
+//! none of them may touch tokio or a layer above, the broker uses only
+//! `log`, `record` and `clock` below it, and the admin face only the broker
+//! (and what it re-exports) plus the `observe` seam.
 
 use std::path::{Path, PathBuf};
 
@@ -94,6 +95,29 @@ fn broker_uses_only_log_record_and_clock_below_it() {
         check("broker", &["broker", "log", "record", "clock", "tokio"]),
         Vec::<String>::new()
     );
+}
+
+#[test]
+fn admin_uses_only_the_broker_and_the_observe_seam() {
+    // It serves HTTP on tokio; it must not reach into the native server,
+    // the client or the protocol codec.
+    assert_eq!(
+        check(
+            "admin",
+            &[
+                "admin", "broker", "log", "record", "clock", "observe", "tokio"
+            ]
+        ),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn observe_is_a_leaf() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/observe.rs"))
+            .unwrap();
+    assert_eq!(references(&text), Vec::<String>::new());
 }
 
 #[test]

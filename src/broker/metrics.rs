@@ -3,6 +3,7 @@
 //! No exporter, registry or global state here: the admin face will turn a
 //! snapshot into Prometheus text.
 
+use super::PartitionLag;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -47,13 +48,18 @@ pub struct TopicCounters {
     pub bytes_out: u64,
     /// High watermark per partition, by partition number.
     pub high_watermarks: Vec<i64>,
+    /// First readable offset per partition, by partition number.
+    pub log_start_offsets: Vec<i64>,
 }
 
-/// One group's lag and rebalance count.
+/// One group's lag, generation and members.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GroupCounters {
     /// Sum of (high watermark − committed offset) over the group's partitions.
     pub lag: i64,
+    /// Per partition of the group's topics: committed offset, high watermark
+    /// and lag, as [`crate::broker::Broker::describe_group`] reports them.
+    pub partitions: Vec<PartitionLag>,
     /// Current generation.
     pub generation: i32,
     /// Members.
@@ -88,6 +94,7 @@ impl super::Broker {
         let topics = super::read(&self.shared.topics)
             .iter()
             .map(|(name, t)| {
+                let partitions = super::read(&t.partitions);
                 (
                     name.clone(),
                     TopicCounters {
@@ -95,9 +102,13 @@ impl super::Broker {
                         bytes_in: get(&t.metrics.bytes_in),
                         records_out: get(&t.metrics.records_out),
                         bytes_out: get(&t.metrics.bytes_out),
-                        high_watermarks: super::read(&t.partitions)
+                        high_watermarks: partitions
                             .iter()
                             .map(|p| p.log.log_end_offset())
+                            .collect(),
+                        log_start_offsets: partitions
+                            .iter()
+                            .map(|p| p.log.log_start_offset())
                             .collect(),
                     },
                 )

@@ -295,6 +295,12 @@ impl Broker {
         &self.shared.config
     }
 
+    /// Whether the broker is open and accepting calls (false once
+    /// [`Broker::close`] has begun); one atomic load, for readiness probes.
+    pub fn is_open(&self) -> bool {
+        !self.shared.closed.load(Ordering::Acquire)
+    }
+
     pub(crate) fn check_open(&self) -> Result<(), BrokerError> {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(BrokerError::Closed);

@@ -617,6 +617,7 @@ impl Broker {
                     name,
                     GroupCounters {
                         lag: d.total_lag,
+                        partitions: d.partitions,
                         generation: d.generation,
                         members: d.members.len(),
                     },
