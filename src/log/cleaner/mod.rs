@@ -21,7 +21,7 @@
 //!    `last_offset_delta`, producer id/epoch/base sequence, partition leader
 //!    epoch, timestamp type and codec; records keep offsets, timestamps and
 //!    header bytes. A batch where nothing changes is copied byte for byte.
-//! 4. **Swap** each group in crash-safely ([`swap`]), then move the
+//! 4. **Swap** each group in crash-safely (`swap.rs`), then move the
 //!    checkpoint to `end`.
 //!
 //! Tombstones (KIP-534): the first time a batch holding a surviving
