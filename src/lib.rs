@@ -1,13 +1,18 @@
 //! logbus: Kafka's model in one crate. Topics split into partitions, each
 //! partition a segmented append-only log of Kafka RecordBatch v2 batches.
 //!
-//! Layers, leaves first: [`record`] (the batch format) and [`clock`] ←
-//! [`log`] (segments, indexes, recovery) ← broker ← server, client, admin;
-//! [`protocol`] is the pure codec of the native TCP protocol.
+//! Layers, leaves first: [`record`] (the batch format), [`clock`] and
+//! [`partitioner`] ← [`log`] (segments, indexes, recovery) ← [`broker`] ←
+//! [`server`] (native TCP), admin; [`protocol`] is the pure codec of the
+//! native TCP protocol, used by [`server`] and by [`client`] (the async
+//! network client, which knows protocol, record and partitioner only).
 #![deny(unsafe_code)]
 
 pub mod broker;
+pub mod client;
 pub mod clock;
 pub mod log;
+pub mod partitioner;
 pub mod protocol;
 pub mod record;
+pub mod server;

@@ -1,7 +1,9 @@
-//! The layering of design §8, checked by reading the sources: `record` is a
-//! leaf, `log` knows only `record` and `clock`, `protocol` is a pure codec,
-//! none of them may touch tokio or a layer above, and the broker uses only
-//! `log`, `record` and `clock` below it.
+//! The layering of design §8, checked by reading the sources: `record`,
+//! `clock` and `partitioner` are leaves, `log` knows only `record` and
+//! `clock`, `protocol` is a pure codec, none of them may touch tokio or a
+//! layer above; the broker uses only `log`, `record`, `clock` and
+//! `partitioner` below it; the server is a shell over broker and protocol;
+//! the client speaks the protocol and never touches the broker.
 
 use std::path::{Path, PathBuf};
 
@@ -91,9 +93,46 @@ fn protocol_is_a_pure_codec() {
 fn broker_uses_only_log_record_and_clock_below_it() {
     // tokio is allowed here: the broker's async surface is waiting (design §8).
     assert_eq!(
-        check("broker", &["broker", "log", "record", "clock", "tokio"]),
+        check(
+            "broker",
+            &["broker", "log", "record", "clock", "partitioner", "tokio"]
+        ),
         Vec::<String>::new()
     );
+}
+
+#[test]
+fn server_uses_broker_protocol_record_and_log_types_only() {
+    assert_eq!(
+        check(
+            "server",
+            &["server", "broker", "protocol", "record", "log", "tokio"]
+        ),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn client_knows_protocol_record_and_partitioner_never_the_broker() {
+    assert_eq!(
+        check(
+            "client",
+            &["client", "protocol", "record", "partitioner", "tokio"]
+        ),
+        Vec::<String>::new()
+    );
+}
+
+fn leaf_file(name: &str) -> Vec<String> {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(name))
+            .unwrap();
+    references(&text)
+}
+
+#[test]
+fn partitioner_is_a_leaf() {
+    assert_eq!(leaf_file("partitioner.rs"), Vec::<String>::new());
 }
 
 #[test]
