@@ -150,15 +150,16 @@ async fn poll_into(
     for r in records {
         if let Some(prev) = this_poll.insert(r.partition, r.offset) {
             assert_eq!(r.offset, prev + 1, "partition {} out of order", r.partition);
-        } else if let Some(&(g, prev)) = last.get(&r.partition) {
-            if g == generation && g == consumer.generation() {
-                assert_eq!(
-                    r.offset,
-                    prev + 1,
-                    "partition {} skipped or went back",
-                    r.partition
-                );
-            }
+        } else if let Some(&(g, prev)) = last.get(&r.partition)
+            && g == generation
+            && g == consumer.generation()
+        {
+            assert_eq!(
+                r.offset,
+                prev + 1,
+                "partition {} skipped or went back",
+                r.partition
+            );
         }
         let value = String::from_utf8(r.value.unwrap().to_vec()).unwrap();
         assert_eq!(value, format!("p{}-{}", r.partition, r.offset));
