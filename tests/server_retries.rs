@@ -130,7 +130,7 @@ async fn a_produce_whose_response_is_lost_is_retried_and_stored_once() {
         .expect("no acknowledgement")
         .unwrap();
     assert!(
-        proxy.dropped.load(Ordering::SeqCst),
+        proxy.dropped.load(Ordering::SeqCst) && !proxy.armed.load(Ordering::SeqCst),
         "the proxy dropped a response"
     );
     assert_eq!(meta.offset, 0, "the retry got the original offset");
