@@ -1,8 +1,10 @@
-//! The layering of design §8, checked by reading the sources: `record` is a
-//! leaf, `log` knows only `record` and `clock`, `protocol` is a pure codec,
-//! none of them may touch tokio or a layer above, the broker uses only
-//! `log`, `record` and `clock` below it, and the admin face only the broker
-//! (and what it re-exports) plus the `observe` seam.
+//! The layering of design §8, checked by reading the sources: `record`,
+//! `clock` and `partitioner` are leaves, `log` knows only `record` and
+//! `clock`, `protocol` is a pure codec, none of them may touch tokio or a
+//! layer above; the broker uses only `log`, `record`, `clock` and
+//! `partitioner` below it; the server is a shell over broker and protocol;
+//! the client speaks the protocol and never touches the broker; the admin
+//! face uses only the broker and the `observe` seam.
 
 use std::path::{Path, PathBuf};
 
@@ -92,7 +94,10 @@ fn protocol_is_a_pure_codec() {
 fn broker_uses_only_log_record_and_clock_below_it() {
     // tokio is allowed here: the broker's async surface is waiting (design §8).
     assert_eq!(
-        check("broker", &["broker", "log", "record", "clock", "tokio"]),
+        check(
+            "broker",
+            &["broker", "log", "record", "clock", "partitioner", "tokio"]
+        ),
         Vec::<String>::new()
     );
 }
@@ -113,11 +118,42 @@ fn admin_uses_only_the_broker_and_the_observe_seam() {
 }
 
 #[test]
-fn observe_is_a_leaf() {
+fn server_uses_broker_protocol_record_and_log_types_only() {
+    assert_eq!(
+        check(
+            "server",
+            &["server", "broker", "protocol", "record", "log", "tokio"]
+        ),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn client_knows_protocol_record_and_partitioner_never_the_broker() {
+    assert_eq!(
+        check(
+            "client",
+            &["client", "protocol", "record", "partitioner", "tokio"]
+        ),
+        Vec::<String>::new()
+    );
+}
+
+fn leaf_file(name: &str) -> Vec<String> {
     let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/observe.rs"))
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(name))
             .unwrap();
-    assert_eq!(references(&text), Vec::<String>::new());
+    references(&text)
+}
+
+#[test]
+fn partitioner_is_a_leaf() {
+    assert_eq!(leaf_file("partitioner.rs"), Vec::<String>::new());
+}
+
+#[test]
+fn observe_is_a_leaf() {
+    assert_eq!(leaf_file("observe.rs"), Vec::<String>::new());
 }
 
 #[test]

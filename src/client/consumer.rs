@@ -1,0 +1,525 @@
+//! The network group consumer: joins a group (the broker assigns
+//! partitions), follows its assignment through heartbeats sent by a
+//! background task every heartbeat interval (the server's suggestion, a
+//! third of the session timeout, unless configured), fetches its
+//! partitions from the group's committed offsets (or `start_from` where
+//! none exist), and commits explicitly what earlier polls returned.
+//!
+//! Delivery is at least once: a commit refused because a rebalance moved on
+//! is retried, after a heartbeat, for the partitions still owned; records
+//! of partitions that moved are read again by their new owner from the last
+//! commit. A member the broker no longer knows (session expired) is rejoined
+//! by the heartbeat task. Knows the protocol, the record format, and the
+//! [`Client`]; nothing of the broker.
+
+use super::api::OffsetQuery;
+use super::connection::Client;
+use super::error::ClientError;
+use super::records::decode_batches;
+use crate::protocol::{
+    ApiKey, ErrorCode, FetchPartition, FetchRequest, FetchTopic, IsolationLevel, JoinGroupRequest,
+    OffsetCommitPartition, OffsetCommitRequest, OffsetCommitTopic, TopicPartitions,
+};
+use crate::record::Header;
+use bytes::Bytes;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Where a consumer starts on a partition its group never committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StartFrom {
+    /// The log start.
+    #[default]
+    Earliest,
+    /// The high watermark: only records produced from now on.
+    Latest,
+    /// The first record at or after this time (ms); the high watermark if none.
+    Timestamp(i64),
+}
+
+/// How a [`Consumer`] joins and fetches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerConfig {
+    /// Group id.
+    pub group: String,
+    /// Topics subscribed to.
+    pub topics: Vec<String>,
+    /// Client id (prefix of the member id).
+    pub client_id: String,
+    /// Session timeout; `None` takes the broker's default.
+    pub session_timeout: Option<Duration>,
+    /// Heartbeat period; `None` takes the server's suggestion.
+    pub heartbeat_interval: Option<Duration>,
+    /// Assignment strategy name (`sticky`, `range`, `roundrobin`); empty for the broker's default.
+    pub assignor: String,
+    /// Start position where the group has no commit.
+    pub start_from: StartFrom,
+    /// Most bytes fetched per partition per poll.
+    pub max_partition_bytes: i32,
+    /// Most bytes fetched per poll.
+    pub max_bytes: i32,
+}
+
+impl ConsumerConfig {
+    /// A consumer of `group` on `topics`, with defaults.
+    pub fn new<T: Into<String>>(
+        group: impl Into<String>,
+        topics: impl IntoIterator<Item = T>,
+    ) -> ConsumerConfig {
+        ConsumerConfig {
+            group: group.into(),
+            topics: topics.into_iter().map(Into::into).collect(),
+            client_id: "logbus-consumer".to_owned(),
+            session_timeout: None,
+            heartbeat_interval: None,
+            assignor: String::new(),
+            start_from: StartFrom::Earliest,
+            max_partition_bytes: 1 << 20,
+            max_bytes: 4 << 20,
+        }
+    }
+}
+
+/// One record returned by [`Consumer::poll`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumedRecord {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Timestamp (ms).
+    pub timestamp: i64,
+    /// Key.
+    pub key: Option<Bytes>,
+    /// Value.
+    pub value: Option<Bytes>,
+    /// Headers.
+    pub headers: Vec<Header>,
+}
+
+type TopicPartition = (String, i32);
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Membership {
+    member_id: String,
+    generation: i32,
+    partitions: BTreeSet<TopicPartition>,
+}
+
+fn flatten(assignment: Vec<TopicPartitions>) -> BTreeSet<TopicPartition> {
+    assignment
+        .into_iter()
+        .flat_map(|t| {
+            let topic = t.topic;
+            t.partitions.into_iter().map(move |p| (topic.clone(), p))
+        })
+        .collect()
+}
+
+fn millis(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
+}
+
+/// A member of a consumer group over the native protocol.
+#[derive(Debug)]
+pub struct Consumer {
+    client: Client,
+    config: ConsumerConfig,
+    /// Latest membership the heartbeat task saw.
+    membership: watch::Receiver<Membership>,
+    current: Membership,
+    heartbeat: JoinHandle<()>,
+    /// Next offset to fetch, per owned partition.
+    positions: BTreeMap<TopicPartition, i64>,
+    /// Next offsets of records returned and not yet committed.
+    returned: BTreeMap<TopicPartition, i64>,
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+    }
+}
+
+fn join_request(config: &ConsumerConfig, member_id: String) -> JoinGroupRequest {
+    let session = config.session_timeout.map_or(0, millis);
+    JoinGroupRequest {
+        group_id: config.group.clone(),
+        member_id,
+        session_timeout_ms: session,
+        rebalance_timeout_ms: session,
+        topics: config.topics.clone(),
+        pattern: None,
+        assignor: config.assignor.clone(),
+        client_id: config.client_id.clone(),
+    }
+}
+
+impl Consumer {
+    /// Joins the group over `client` and takes up the first assignment.
+    ///
+    /// # Errors
+    /// [`ClientError::Broker`] (e.g. `INVALID_GROUP_ID`), or a connection error.
+    pub async fn join(client: Client, config: ConsumerConfig) -> Result<Consumer, ClientError> {
+        let r = client
+            .join_group(join_request(&config, String::new()))
+            .await?;
+        let interval = config.heartbeat_interval.unwrap_or(Duration::from_millis(
+            u64::try_from(r.heartbeat_interval_ms.max(1)).unwrap_or(1),
+        ));
+        let first = Membership {
+            member_id: r.member_id,
+            generation: r.generation_id,
+            partitions: flatten(r.assignment),
+        };
+        let (tx, membership) = watch::channel(first.clone());
+        let heartbeat = tokio::spawn(heartbeat_loop(client.clone(), config.clone(), tx, interval));
+        let mut consumer = Consumer {
+            client,
+            config,
+            membership,
+            current: Membership::default(),
+            heartbeat,
+            positions: BTreeMap::new(),
+            returned: BTreeMap::new(),
+        };
+        consumer.apply(first).await?;
+        Ok(consumer)
+    }
+
+    /// This member's id.
+    pub fn member_id(&self) -> &str {
+        &self.current.member_id
+    }
+
+    /// The generation of the assignment in use.
+    pub fn generation(&self) -> i32 {
+        self.current.generation
+    }
+
+    /// The partitions this member consumes, sorted.
+    pub fn assignment(&self) -> Vec<(String, i32)> {
+        self.current.partitions.iter().cloned().collect()
+    }
+
+    /// The next offset a poll reads from `topic`-`partition`, if owned.
+    pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.positions.get(&(topic.to_owned(), partition)).copied()
+    }
+
+    /// Moves the position of an owned partition (ignored if not owned).
+    pub fn seek(&mut self, topic: &str, partition: i32, offset: i64) {
+        if let Some(p) = self.positions.get_mut(&(topic.to_owned(), partition)) {
+            *p = offset;
+        }
+    }
+
+    /// Takes up a new membership: positions of new partitions come from the
+    /// group's commits, or `start_from`; dropped partitions are forgotten.
+    async fn apply(&mut self, m: Membership) -> Result<(), ClientError> {
+        if m == self.current {
+            return Ok(());
+        }
+        self.positions.retain(|tp, _| m.partitions.contains(tp));
+        self.returned.retain(|tp, _| m.partitions.contains(tp));
+        let missing: Vec<TopicPartition> = m
+            .partitions
+            .iter()
+            .filter(|tp| !self.positions.contains_key(*tp))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            let mut wanted: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+            for (t, p) in &missing {
+                wanted.entry(t.clone()).or_default().push(*p);
+            }
+            let committed = self
+                .client
+                .fetch_offsets(
+                    &self.config.group,
+                    Some(
+                        wanted
+                            .into_iter()
+                            .map(|(topic, partitions)| TopicPartitions { topic, partitions })
+                            .collect(),
+                    ),
+                )
+                .await?;
+            let mut found = BTreeMap::new();
+            for t in committed {
+                for p in t.partitions.into_iter().filter(|p| p.offset >= 0) {
+                    found.insert((t.name.clone(), p.partition), p.offset);
+                }
+            }
+            for tp in missing {
+                let offset = match found.get(&tp) {
+                    Some(&o) => o,
+                    None => self.start_offset(&tp).await?,
+                };
+                self.positions.insert(tp, offset);
+            }
+        }
+        self.current = m;
+        Ok(())
+    }
+
+    async fn start_offset(&self, (topic, partition): &TopicPartition) -> Result<i64, ClientError> {
+        let query = match self.config.start_from {
+            StartFrom::Earliest => OffsetQuery::Earliest,
+            StartFrom::Latest => OffsetQuery::Latest,
+            StartFrom::Timestamp(ms) => OffsetQuery::Timestamp(ms),
+        };
+        match self.client.list_offset(topic, *partition, query).await? {
+            Some(o) => Ok(o),
+            None => Ok(self
+                .client
+                .list_offset(topic, *partition, OffsetQuery::Latest)
+                .await?
+                .unwrap_or(0)),
+        }
+    }
+
+    /// Picks up what the heartbeat task learned.
+    async fn refresh(&mut self) -> Result<(), ClientError> {
+        if self.membership.has_changed().unwrap_or(false) {
+            let m = self.membership.borrow_and_update().clone();
+            self.apply(m).await?;
+        }
+        Ok(())
+    }
+
+    /// Heartbeats now and takes up the answer (used when a commit learns of a rebalance).
+    async fn sync(&mut self) -> Result<(), ClientError> {
+        let r = self
+            .client
+            .heartbeat(
+                &self.config.group,
+                &self.current.member_id,
+                self.current.generation,
+            )
+            .await?;
+        let m = Membership {
+            member_id: self.current.member_id.clone(),
+            generation: r.generation_id,
+            partitions: flatten(r.assignment),
+        };
+        self.apply(m).await
+    }
+
+    /// Fetches the next records of the assigned partitions, waiting up to
+    /// `timeout` for some to arrive (long poll). Records of one partition
+    /// come in offset order.
+    ///
+    /// # Errors
+    /// A connection error, [`ClientError::Record`] for a corrupt batch, or
+    /// a non-retriable partition error as [`ClientError::Broker`].
+    pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumedRecord>, ClientError> {
+        self.refresh().await?;
+        if self.positions.is_empty() {
+            // Nothing assigned yet: wait for the heartbeat task to learn more.
+            let _ = tokio::time::timeout(timeout, self.membership.changed()).await;
+            self.refresh().await?;
+            return Ok(Vec::new());
+        }
+        let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+        for ((topic, partition), &offset) in &self.positions {
+            topics.entry(topic).or_default().push(FetchPartition {
+                partition: *partition,
+                fetch_offset: offset,
+                partition_max_bytes: self.config.max_partition_bytes,
+            });
+        }
+        let request = FetchRequest {
+            max_wait_ms: millis(timeout),
+            min_bytes: 1,
+            max_bytes: self.config.max_bytes,
+            isolation_level: IsolationLevel::ReadUncommitted,
+            group_id: Some(self.config.group.clone()),
+            topics: topics
+                .into_iter()
+                .map(|(name, partitions)| FetchTopic {
+                    name: name.to_owned(),
+                    partitions,
+                })
+                .collect(),
+        };
+        let response = self.client.fetch(request).await?;
+        let mut out = Vec::new();
+        for t in response.topics {
+            for p in t.partitions {
+                let tp = (t.name.clone(), p.partition);
+                let Some(&position) = self.positions.get(&tp) else {
+                    continue;
+                };
+                match p.error_code {
+                    ErrorCode::None => {
+                        let records = decode_batches(&p.records, position)?;
+                        if let Some(last) = records.last() {
+                            self.positions.insert(tp.clone(), last.offset + 1);
+                            self.returned.insert(tp.clone(), last.offset + 1);
+                        }
+                        out.extend(records.into_iter().map(|r| ConsumedRecord {
+                            topic: t.name.clone(),
+                            partition: p.partition,
+                            offset: r.offset,
+                            timestamp: r.timestamp,
+                            key: r.key,
+                            value: r.value,
+                            headers: r.headers,
+                        }));
+                    }
+                    ErrorCode::OffsetOutOfRange => {
+                        let offset = self.start_offset(&tp).await?;
+                        self.positions.insert(tp, offset);
+                    }
+                    code if code.is_retriable() => {}
+                    code => {
+                        return Err(ClientError::Broker {
+                            api: ApiKey::Fetch,
+                            code,
+                            message: None,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Commits the offsets after the records earlier polls returned, for
+    /// the partitions still owned.
+    ///
+    /// # Errors
+    /// [`ClientError::Broker`] (e.g. `UNKNOWN_MEMBER_ID` after the session
+    /// expired), or a connection error.
+    pub async fn commit(&mut self) -> Result<(), ClientError> {
+        for _ in 0..3 {
+            self.refresh().await?;
+            if self.returned.is_empty() {
+                return Ok(());
+            }
+            let mut topics: BTreeMap<&str, Vec<OffsetCommitPartition>> = BTreeMap::new();
+            for ((topic, partition), &offset) in &self.returned {
+                topics
+                    .entry(topic)
+                    .or_default()
+                    .push(OffsetCommitPartition {
+                        partition: *partition,
+                        offset,
+                        metadata: None,
+                    });
+            }
+            let request = OffsetCommitRequest {
+                group_id: self.config.group.clone(),
+                member_id: self.current.member_id.clone(),
+                generation_id: self.current.generation,
+                topics: topics
+                    .into_iter()
+                    .map(|(name, partitions)| OffsetCommitTopic {
+                        name: name.to_owned(),
+                        partitions,
+                    })
+                    .collect(),
+            };
+            match self.client.commit_offsets(request).await {
+                Ok(()) => {
+                    self.returned.clear();
+                    return Ok(());
+                }
+                Err(e)
+                    if matches!(
+                        e.code(),
+                        Some(
+                            ErrorCode::IllegalGeneration
+                                | ErrorCode::FencedMemberEpoch
+                                | ErrorCode::RebalanceInProgress
+                        )
+                    ) =>
+                {
+                    // A rebalance moved on: learn the new assignment, then
+                    // commit what is still ours.
+                    self.sync().await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ClientError::Broker {
+            api: ApiKey::OffsetCommit,
+            code: ErrorCode::RebalanceInProgress,
+            message: None,
+        })
+    }
+
+    /// Leaves the group at once (its partitions move to the other members).
+    ///
+    /// # Errors
+    /// [`ClientError::Broker`] (`UNKNOWN_MEMBER_ID`), or a connection error.
+    pub async fn leave(self) -> Result<(), ClientError> {
+        self.heartbeat.abort();
+        self.client
+            .leave_group(&self.config.group, &self.current.member_id)
+            .await
+    }
+}
+
+async fn heartbeat_loop(
+    client: Client,
+    config: ConsumerConfig,
+    membership: watch::Sender<Membership>,
+    interval: Duration,
+) {
+    loop {
+        // A client-side period, not a broker timer: real time is right here.
+        tokio::time::sleep(interval).await;
+        if membership.is_closed() {
+            return;
+        }
+        let current = membership.borrow().clone();
+        let next = match client
+            .heartbeat(&config.group, &current.member_id, current.generation)
+            .await
+        {
+            Ok(r) => Membership {
+                member_id: current.member_id,
+                generation: r.generation_id,
+                partitions: flatten(r.assignment),
+            },
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some(
+                        ErrorCode::UnknownMemberId
+                            | ErrorCode::FencedMemberEpoch
+                            | ErrorCode::GroupIdNotFound
+                    )
+                ) =>
+            {
+                // Our session expired: join anew under a new member id.
+                match client
+                    .join_group(join_request(&config, String::new()))
+                    .await
+                {
+                    Ok(r) => Membership {
+                        member_id: r.member_id,
+                        generation: r.generation_id,
+                        partitions: flatten(r.assignment),
+                    },
+                    Err(_) => continue,
+                }
+            }
+            Err(ClientError::Closed) => return,
+            Err(_) => continue,
+        };
+        membership.send_if_modified(|m| {
+            let changed = *m != next;
+            if changed {
+                *m = next;
+            }
+            changed
+        });
+    }
+}

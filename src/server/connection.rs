@@ -1,0 +1,355 @@
+//! One client connection: a reader loop that cuts frames off the socket and
+//! starts their requests, a writer task that serialises responses back, and
+//! a produce task that applies this connection's produces one after another.
+//!
+//! Ordering: every request but produce runs on its own task, so responses
+//! may leave out of order and a long-poll fetch never holds back a later
+//! request; produces go through one queue per connection, so batches sent
+//! to a partition over one connection are appended in the order they
+//! arrived (the simplest rule that keeps an idempotent producer's sequences
+//! in order; parallelism comes from more connections and larger batches).
+//!
+//! Backpressure: a [`Budget`] counts the bytes a connection holds — each
+//! request's frame plus room for its response (a fetch reserves its
+//! `max_bytes`), then the real response until the writer has written it —
+//! and the requests in flight. While either is over its limit the reader
+//! does not read the socket, so the peer's writes stall in the kernel
+//! instead of the server buffering without bound.
+//!
+//! Knows the protocol's framing and headers, and `dispatch`; not the broker.
+
+use super::dispatch::{self, Outcome};
+use super::{CloseReason, RequestEvent, Shared};
+use crate::protocol::{
+    ApiKey, ErrorCode, ProtocolError, RequestBody, RequestHeader, decode_frame, decode_request,
+    encode_refusal, encode_response, write_frame,
+};
+use bytes::{BufMut, Bytes, BytesMut};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{Notify, mpsc, watch};
+
+/// What one connection holds in flight, and a wake-up for its reader.
+#[derive(Default)]
+struct Budget {
+    load: Mutex<Load>,
+    room: Notify,
+}
+
+#[derive(Default)]
+struct Load {
+    bytes: usize,
+    requests: usize,
+    /// The writer is gone: nothing more can be answered.
+    closed: bool,
+}
+
+impl Budget {
+    fn load(&self) -> MutexGuard<'_, Load> {
+        // Plain counters: a panic elsewhere cannot leave them half-updated.
+        self.load
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn charge(&self, bytes: usize) {
+        let mut l = self.load();
+        l.bytes += bytes;
+        l.requests += 1;
+    }
+
+    /// Replaces a request's reservation by what it really holds now.
+    fn recharge(&self, from: usize, to: usize) {
+        let mut l = self.load();
+        l.bytes = l.bytes - from + to;
+    }
+
+    fn release(&self, bytes: usize, requests: usize) {
+        {
+            let mut l = self.load();
+            l.bytes -= bytes;
+            l.requests -= requests;
+        }
+        // `notify_one` keeps a permit when the reader is not waiting yet.
+        self.room.notify_one();
+    }
+
+    fn close(&self) {
+        self.load().closed = true;
+        self.room.notify_one();
+    }
+}
+
+/// A response frame and the bytes its request was charged.
+struct Outgoing {
+    frame: Bytes,
+    charge: usize,
+}
+
+/// What a connection's request tasks share.
+struct Ctx {
+    shared: Arc<Shared>,
+    budget: Arc<Budget>,
+    out: mpsc::UnboundedSender<Outgoing>,
+    /// Turns true when the connection stops reading: long polls end early.
+    closing: watch::Receiver<bool>,
+}
+
+/// A decoded request waiting to run.
+struct Job {
+    header: RequestHeader,
+    body: RequestBody,
+    request_len: usize,
+    charge: usize,
+    received: Instant,
+}
+
+/// Serves one accepted connection until the peer leaves, the connection
+/// fails or idles out, or the server stops; answers what was already read.
+pub(super) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    // Responses are written whole by a buffered writer: Nagle only delays them.
+    let _ = stream.set_nodelay(true);
+    if let Some(o) = &shared.config.observer {
+        o.on_connection_opened(peer);
+    }
+    let (mut rd, wr) = stream.into_split();
+    let budget = Arc::new(Budget::default());
+    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(write_loop(
+        wr,
+        out_rx,
+        Arc::clone(&budget),
+        shared.config.idle_timeout,
+    ));
+    let (closing_tx, closing_rx) = watch::channel(false);
+    let ctx = Arc::new(Ctx {
+        shared: Arc::clone(&shared),
+        budget,
+        out: out_tx,
+        closing: closing_rx,
+    });
+    let (produce_tx, produce_rx) = mpsc::unbounded_channel();
+    let producer = tokio::spawn(produce_loop(Arc::clone(&ctx), produce_rx));
+    let reason = read_loop(&mut rd, &ctx, &produce_tx, peer).await;
+    let _ = closing_tx.send(true);
+    drop(produce_tx);
+    let _ = producer.await;
+    // The writer ends once every request task has sent its response and
+    // dropped its handle on the queue.
+    drop(ctx);
+    let _ = writer.await;
+    tracing::debug!(%peer, ?reason, "connection closed");
+    if let Some(o) = &shared.config.observer {
+        o.on_connection_closed(peer, reason);
+    }
+}
+
+async fn read_loop(
+    rd: &mut OwnedReadHalf,
+    ctx: &Arc<Ctx>,
+    produce: &mpsc::UnboundedSender<Job>,
+    peer: SocketAddr,
+) -> CloseReason {
+    let config = &ctx.shared.config;
+    let mut stop = ctx.shared.stop.clone();
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    loop {
+        // Backpressure: read nothing more while the connection is over budget.
+        loop {
+            let (room, closed) = {
+                let l = ctx.budget.load();
+                (
+                    l.bytes < config.max_in_flight_bytes
+                        && l.requests < config.max_in_flight_requests,
+                    l.closed,
+                )
+            };
+            if closed {
+                return CloseReason::Io;
+            }
+            if room {
+                break;
+            }
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return CloseReason::Shutdown,
+                () = ctx.budget.room.notified() => {}
+            }
+        }
+        match decode_frame(&mut buf, config.max_frame) {
+            Ok(Some(frame)) => {
+                if let Err(e) = start(frame, ctx, produce) {
+                    tracing::warn!(%peer, error = %e, "closing connection: malformed request");
+                    return CloseReason::Malformed;
+                }
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "closing connection: bad frame");
+                return CloseReason::Malformed;
+            }
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(16 * 1024);
+        }
+        let read = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => return CloseReason::Shutdown,
+            r = tokio::time::timeout(config.idle_timeout, rd.read_buf(&mut buf)) => r,
+        };
+        match read {
+            Err(_elapsed) => {
+                if ctx.budget.load().requests == 0 {
+                    tracing::debug!(%peer, "closing idle connection");
+                    return CloseReason::Idle;
+                }
+            }
+            Ok(Ok(0)) => {
+                if !buf.is_empty() {
+                    tracing::warn!(%peer, left = buf.len(), "peer closed in the middle of a frame");
+                    return CloseReason::Malformed;
+                }
+                return CloseReason::PeerClosed;
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "read failed");
+                return CloseReason::Io;
+            }
+        }
+    }
+}
+
+/// Decodes one frame and starts its request (or answers its refusal).
+///
+/// # Errors
+/// A fatal [`ProtocolError`]: the connection must close.
+fn start(
+    frame: Bytes,
+    ctx: &Arc<Ctx>,
+    produce: &mpsc::UnboundedSender<Job>,
+) -> Result<(), ProtocolError> {
+    let request_len = frame.len();
+    match decode_request(frame) {
+        Ok((header, body)) => {
+            let charge =
+                request_len + dispatch::response_reserve(&body, ctx.shared.config.max_frame);
+            ctx.budget.charge(charge);
+            let job = Job {
+                header,
+                body,
+                request_len,
+                charge,
+                received: Instant::now(),
+            };
+            if job.header.api_key == ApiKey::Produce {
+                // The produce task outlives the reader, so this cannot fail.
+                let _ = produce.send(job);
+            } else {
+                let ctx = Arc::clone(ctx);
+                tokio::spawn(async move { execute(&ctx, job).await });
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let (key, version) = match &e {
+                ProtocolError::UnsupportedApi { key, .. } => (*key, -1),
+                ProtocolError::UnsupportedVersion { key, version, .. } => (*key, *version),
+                _ => return Err(e),
+            };
+            let Some(correlation_id) = e.correlation_id() else {
+                return Err(e);
+            };
+            let mut out = BytesMut::new();
+            encode_refusal(correlation_id, key, &mut out);
+            ctx.budget.charge(out.len());
+            if let Some(o) = &ctx.shared.config.observer {
+                o.on_refusal(key, version);
+            }
+            let charge = out.len();
+            let _ = ctx.out.send(Outgoing {
+                frame: out.freeze(),
+                charge,
+            });
+            Ok(())
+        }
+    }
+}
+
+async fn produce_loop(ctx: Arc<Ctx>, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    while let Some(job) = jobs.recv().await {
+        execute(&ctx, job).await;
+    }
+}
+
+/// Runs a request and queues its response for the writer.
+async fn execute(ctx: &Ctx, job: Job) {
+    let Outcome { body, error } = dispatch::handle(&ctx.shared, &ctx.closing, job.body).await;
+    let id = job.header.correlation_id;
+    let mut out = BytesMut::new();
+    match body {
+        Ok(body) => encode_response(id, job.header.api_version, &body, &mut out),
+        // The handler failed: a header-level error with an empty body.
+        Err(code) => write_frame(&mut out, |o| {
+            o.put_i32(id);
+            o.put_i16(code.to_i16());
+        }),
+    }
+    if let Some(o) = &ctx.shared.config.observer {
+        o.on_request(&RequestEvent {
+            api_key: job.header.api_key,
+            api_version: job.header.api_version,
+            elapsed: job.received.elapsed(),
+            error: error.filter(|c| *c != ErrorCode::None),
+        });
+    }
+    let charge = job.request_len + out.len();
+    ctx.budget.recharge(job.charge, charge);
+    let _ = ctx.out.send(Outgoing {
+        frame: out.freeze(),
+        charge,
+    });
+}
+
+/// Writes responses in arrival order, batching whatever is queued into one
+/// flush. A peer that takes no bytes for `stall` is dropped.
+async fn write_loop(
+    wr: OwnedWriteHalf,
+    mut queue: mpsc::UnboundedReceiver<Outgoing>,
+    budget: Arc<Budget>,
+    stall: Duration,
+) {
+    let mut w = BufWriter::with_capacity(64 * 1024, wr);
+    while let Some(first) = queue.recv().await {
+        let (mut charge, mut count) = (0, 0);
+        let mut next = Some(first);
+        let mut written = 0;
+        let mut failed = false;
+        while let Some(o) = next.take() {
+            charge += o.charge;
+            count += 1;
+            written += o.frame.len();
+            if !matches!(
+                tokio::time::timeout(stall, w.write_all(&o.frame)).await,
+                Ok(Ok(()))
+            ) {
+                failed = true;
+                break;
+            }
+            // Coalesce what is already queued, up to ~1 MiB per flush.
+            if written < (1 << 20) {
+                next = queue.try_recv().ok();
+            }
+        }
+        if failed || !matches!(tokio::time::timeout(stall, w.flush()).await, Ok(Ok(()))) {
+            break;
+        }
+        budget.release(charge, count);
+    }
+    budget.close();
+    let _ = w.shutdown().await;
+}

@@ -1,0 +1,355 @@
+//! The native TCP server: a thin async shell that reads protocol frames off
+//! sockets, maps each request one to one onto a broker call, and writes the
+//! responses back (design §§1, 8–9). It owns sockets, connection limits,
+//! backpressure, timeouts and shutdown; it knows the broker's public API and
+//! the `protocol` codec, and nothing of how either works inside.
+//!
+//! Serving, mini-redis style:
+//! ```no_run
+//! # async fn demo(broker: logbus::broker::Broker) -> Result<(), logbus::server::ServerError> {
+//! use logbus::server::{ServerConfig, bind, run};
+//! let listener = bind("127.0.0.1:0").await?;          // port 0: a free port
+//! println!("native={}", listener.local_addr().unwrap()); // the address chosen
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>(); // e.g. fired on SIGTERM
+//! run(listener, broker.clone(), ServerConfig::default(), async {
+//!     let _ = stopped.await;
+//! })
+//! .await?;
+//! # drop(stop);
+//! broker.close().ok(); // the caller closes the broker (clean-shutdown markers)
+//! # Ok(()) }
+//! ```
+//! or [`start`], which spawns [`run`] and hands back a [`ServerHandle`].
+//!
+//! Per connection (see `connection.rs`): requests are pipelined and may be
+//! answered out of order; produces are applied one after another in arrival
+//! order; a writer task serialises responses. The limits of [`ServerConfig`]
+//! bound what one connection may hold: past `max_in_flight_bytes` the server
+//! stops reading from that socket until responses drain.
+
+mod connection;
+mod dispatch;
+mod groups;
+mod topics;
+
+use crate::broker::Broker;
+use crate::protocol::{ApiKey, DEFAULT_MAX_FRAME, ErrorCode};
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+/// Limits and timers of a server; `ServerConfig::default()` suits a dev broker.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Largest frame payload accepted (requests) and produced (fetch
+    /// responses are cut to fit it). Default 8 MiB.
+    pub max_frame: usize,
+    /// Most connections served at once. A connection accepted over the limit
+    /// is closed at once (the peer sees EOF) rather than left waiting, so a
+    /// client learns promptly that it should back off. Default 1024.
+    pub max_connections: usize,
+    /// Bytes one connection may hold in requests being processed and
+    /// responses not yet written (a fetch counts its `max_bytes` from the
+    /// start). Past it the server stops reading from that socket, so a
+    /// client that pipelines without reading its responses stalls instead of
+    /// growing the server's memory. Default 64 MiB.
+    pub max_in_flight_bytes: usize,
+    /// Most requests one connection may have in flight. Default 1024.
+    pub max_in_flight_requests: usize,
+    /// A connection with nothing in flight and nothing received for this long
+    /// is closed. Default 10 minutes (real time: a socket timer, not a broker timer).
+    pub idle_timeout: Duration,
+    /// How often the background task calls [`Broker::tick`] (retention,
+    /// session expiry). Default 1 s.
+    pub tick_interval: Duration,
+    /// After the shutdown future resolves, how long in-flight requests get
+    /// to finish before their connections are dropped. Default 10 s.
+    pub shutdown_timeout: Duration,
+    /// Longest long-poll a fetch may ask for; longer waits are cut to it.
+    /// Default 5 minutes.
+    pub max_fetch_wait: Duration,
+    /// Told about every request and connection (e.g. for latency histograms).
+    pub observer: Option<Arc<dyn ServerObserver>>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            max_frame: DEFAULT_MAX_FRAME,
+            max_connections: 1024,
+            max_in_flight_bytes: 64 << 20,
+            max_in_flight_requests: 1024,
+            idle_timeout: Duration::from_secs(600),
+            tick_interval: Duration::from_secs(1),
+            shutdown_timeout: Duration::from_secs(10),
+            max_fetch_wait: Duration::from_secs(300),
+            observer: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("max_frame", &self.max_frame)
+            .field("max_connections", &self.max_connections)
+            .field("max_in_flight_bytes", &self.max_in_flight_bytes)
+            .field("max_in_flight_requests", &self.max_in_flight_requests)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("tick_interval", &self.tick_interval)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("max_fetch_wait", &self.max_fetch_wait)
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
+}
+
+/// One answered request, as a [`ServerObserver`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestEvent {
+    /// The api.
+    pub api_key: ApiKey,
+    /// Its version.
+    pub api_version: i16,
+    /// From decoding the request to handing its response to the writer.
+    pub elapsed: Duration,
+    /// The first error code the response carries (top level or per
+    /// partition/topic/group), `None` when everything succeeded.
+    pub error: Option<ErrorCode>,
+}
+
+/// Why a connection ended, as a [`ServerObserver`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The peer closed its side.
+    PeerClosed,
+    /// A frame over `max_frame`, or a header or body that does not follow the protocol.
+    Malformed,
+    /// Reading or writing the socket failed.
+    Io,
+    /// Nothing happened for `idle_timeout`.
+    Idle,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+/// A hook told about requests and connections, e.g. to export request
+/// latency histograms; keep it cheap, it runs on the connection's tasks.
+pub trait ServerObserver: Send + Sync {
+    /// Called once per answered request (refusals included, as no api).
+    fn on_request(&self, event: &RequestEvent);
+
+    /// Called when a connection is accepted and served.
+    fn on_connection_opened(&self, _peer: SocketAddr) {}
+
+    /// Called when a served connection ends.
+    fn on_connection_closed(&self, _peer: SocketAddr, _reason: CloseReason) {}
+
+    /// Called when a connection is refused because `max_connections` are open.
+    fn on_connection_refused(&self, _peer: SocketAddr) {}
+
+    /// Called when a request with an unknown api key or version is refused.
+    fn on_refusal(&self, _api_key: i16, _api_version: i16) {}
+}
+
+/// Why the server could not start or ended abnormally.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Binding the listening socket failed.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The listener's local address could not be read.
+    #[error("cannot read the listener's address")]
+    LocalAddr {
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The server task panicked or was cancelled.
+    #[error("the server task failed")]
+    Task {
+        /// The runtime's error.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+}
+
+/// Binds a listener on `addr` (`host:port`; port 0 picks a free port, which
+/// `listener.local_addr()` then reports).
+///
+/// # Errors
+/// [`ServerError::Bind`] if the address cannot be resolved or bound.
+pub async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: addr.to_owned(),
+            source,
+        })
+}
+
+/// What every connection task shares.
+pub(crate) struct Shared {
+    pub broker: Broker,
+    pub config: ServerConfig,
+    /// Turns true once shutdown starts.
+    pub stop: watch::Receiver<bool>,
+}
+
+/// Serves `broker` on `listener` until `shutdown` resolves: one task per
+/// connection, and a background task calling [`Broker::tick`] every
+/// `tick_interval` on a blocking thread. On shutdown it stops accepting,
+/// ends long-poll waits early (they answer with what is there), lets
+/// in-flight requests finish for at most `shutdown_timeout`, and returns.
+/// The caller then closes the broker.
+///
+/// Must run on a multi-threaded tokio runtime or one with a blocking pool
+/// (every runtime has one).
+///
+/// # Errors
+/// None today (accept errors such as running out of file descriptors are
+/// logged and retried after a short pause); the `Result` leaves room.
+pub async fn run(
+    listener: TcpListener,
+    broker: Broker,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        broker: broker.clone(),
+        config: config.clone(),
+        stop: stop_rx.clone(),
+    });
+    let ticker = tokio::spawn(tick_loop(broker, config.tick_interval, stop_rx));
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                        tracing::warn!(%peer, max = config.max_connections, "connection refused: too many connections");
+                        if let Some(o) = &config.observer {
+                            o.on_connection_refused(peer);
+                        }
+                        drop(stream);
+                        continue;
+                    };
+                    let shared = Arc::clone(&shared);
+                    connections.spawn(async move {
+                        connection::serve(stream, peer, shared).await;
+                        drop(slot);
+                    });
+                }
+                Err(e) => {
+                    // EMFILE and friends pass; pausing keeps the loop from spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(config.shutdown_timeout, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            left = connections.len(),
+            "shutdown timeout: dropping connections with requests in flight"
+        );
+        connections.shutdown().await;
+    }
+    let _ = ticker.await;
+    Ok(())
+}
+
+async fn tick_loop(broker: Broker, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = interval.tick() => {}
+        }
+        let b = broker.clone();
+        // Retention deletes files: never on a runtime worker.
+        match tokio::task::spawn_blocking(move || b.tick()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "broker tick failed"),
+            Err(e) => tracing::error!(error = %e, "broker tick task failed"),
+        }
+    }
+}
+
+/// A server running on its own task, as [`start`] returns it.
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), ServerError>>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Shuts the server down gracefully and waits for [`run`] to return.
+    ///
+    /// # Errors
+    /// [`ServerError::Task`] if the server task panicked.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task)
+            .await
+            .map_err(|source| ServerError::Task { source })?
+    }
+}
+
+/// Binds `addr` and spawns [`run`] on the current runtime; shut it down
+/// with [`ServerHandle::shutdown`] (dropping the handle shuts it down too).
+///
+/// # Errors
+/// [`ServerError::Bind`] or [`ServerError::LocalAddr`].
+pub async fn start(
+    addr: &str,
+    broker: Broker,
+    config: ServerConfig,
+) -> Result<ServerHandle, ServerError> {
+    let listener = bind(addr).await?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| ServerError::LocalAddr { source })?;
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(run(listener, broker, config, async move {
+        // A dropped handle counts as a shutdown request.
+        let _ = stop_rx.await;
+    }));
+    Ok(ServerHandle {
+        addr: local,
+        stop: Some(stop_tx),
+        task,
+    })
+}
