@@ -662,6 +662,19 @@ fn open_partition(
     let path = topic::partition_dir(dir, topic, index);
     let log = Log::open(Arc::clone(storage), path, config, Arc::clone(clock))
         .map_err(|e| BrokerError::from_log(topic, index, e))?;
+    if let log::OpenKind::Recovered {
+        segments_scanned,
+        truncated,
+    } = log.open_kind()
+    {
+        tracing::info!(
+            topic,
+            partition = index,
+            segments_scanned,
+            truncated,
+            "recovered a log after an unclean shutdown"
+        );
+    }
     let producers =
         ProducerStates::rebuild(&log).map_err(|e| BrokerError::from_log(topic, index, e))?;
     Ok(Partition::new(

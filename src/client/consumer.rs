@@ -211,10 +211,16 @@ impl Consumer {
         self.positions.get(&(topic.to_owned(), partition)).copied()
     }
 
-    /// Moves the position of an owned partition (ignored if not owned).
+    /// Moves the position of an owned partition (ignored if not owned). A
+    /// seek back also takes back what the next commit covers, so records the
+    /// application has not processed are never committed (at-least-once).
     pub fn seek(&mut self, topic: &str, partition: i32, offset: i64) {
-        if let Some(p) = self.positions.get_mut(&(topic.to_owned(), partition)) {
+        let tp = (topic.to_owned(), partition);
+        if let Some(p) = self.positions.get_mut(&tp) {
             *p = offset;
+            if let Some(r) = self.returned.get_mut(&tp) {
+                *r = (*r).min(offset);
+            }
         }
     }
 

@@ -1,37 +1,17 @@
-//! The `logbus` command line. Until the broker lands it offers only what
-//! works: `logbus dump DIR` prints a partition directory's batches.
+//! `logbus dump DIR`: prints a partition directory's batches (offsets,
+//! record counts, timestamps, codec, producer fields, CRC status) and fails
+//! if any batch is damaged. Reads only; never repairs.
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
 use logbus::log::storage::{FileStorage, OpenMode, Storage};
 use logbus::log::{LOG_SUFFIX, file_stem, parse_stem};
 use logbus::record::{BatchHeader, header};
-use std::path::PathBuf;
 
-#[derive(Parser)]
-#[command(name = "logbus", version, about = "Kafka's model in one binary")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Print every batch of a partition directory's segments: base offset,
-    /// record count, timestamps, CRC status. Reads only; never repairs.
-    Dump {
-        /// A partition directory (`DATA/TOPIC-PARTITION`).
-        dir: PathBuf,
-    },
-}
-
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Dump { dir } => dump(&dir),
-    }
-}
-
-fn dump(dir: &std::path::Path) -> anyhow::Result<()> {
+/// Runs `logbus dump`.
+///
+/// # Errors
+/// The directory cannot be read, or a damaged batch was found.
+pub fn dump(dir: &std::path::Path) -> anyhow::Result<()> {
     let storage = FileStorage::new();
     let names = storage
         .list_dir(dir)

@@ -1,0 +1,445 @@
+//! `logbus bench produce|consume|e2e|loopback`: throughput (records/s, MB/s
+//! of record values) and latency percentiles over the native protocol, with
+//! a progress bar on a terminal and `--json` for one JSON object on stdout.
+//!
+//! - `produce`: P connections each send pre-built batches of `--batch`
+//!   records to their own partition, up to 8 requests in flight each;
+//!   latency is per produce request (send → acknowledgement).
+//! - `consume`: fills a topic (untimed), then fetches it all from offset 0,
+//!   checking every batch's CRC and walking its records as a consumer does;
+//!   latency is per fetch request.
+//! - `e2e`: one producer sends single-record batches at `--rate` records/s,
+//!   one consumer long-polls; latency is produce call → record in the
+//!   consumer's hands, on one clock.
+//! - `loopback`: the reference: raw bytes through a loopback TCP socket
+//!   (tokio sender into a sink), in 1 MiB writes.
+//!
+//! `--embedded` runs a broker (temp directory) and server in this process
+//! on `127.0.0.1:0`; otherwise `--server` names a running broker.
+
+use super::{DEFAULT_SERVER, parse_durability};
+use anyhow::Context;
+use bytes::Bytes;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use logbus::broker::{Broker, BrokerConfig};
+use logbus::client::{Client, Durability, TopicConfig};
+use logbus::protocol::{FetchPartition, FetchRequest, FetchTopic, IsolationLevel};
+use logbus::record::{
+    BatchBuilder, BatchHeader, Compression, RecordViews, record_bytes, verify_crc,
+};
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// What to measure.
+    #[arg(value_parser = ["produce", "consume", "e2e", "loopback"])]
+    mode: String,
+    /// Records to send (bytes for `loopback`: records × record size).
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    /// Bytes of each record's value.
+    #[arg(long, default_value_t = 100)]
+    record_size: usize,
+    /// Concurrent producers (connections), each to its own partition.
+    #[arg(long, default_value_t = 1)]
+    producers: usize,
+    /// Records per produce request (one record batch).
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// When the broker acknowledges: none, written or fsync.
+    #[arg(long, default_value = "written", value_parser = parse_durability)]
+    durability: Durability,
+    /// Records per second for `e2e`.
+    #[arg(long, default_value_t = 10_000)]
+    rate: u64,
+    /// Print one JSON object on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Run a broker and server in this process (temp directory, 127.0.0.1:0).
+    #[arg(long)]
+    embedded: bool,
+    /// Broker address (ignored with --embedded).
+    #[arg(long, env = "LOGBUS_SERVER", default_value = DEFAULT_SERVER)]
+    server: String,
+}
+
+/// What one run measured.
+struct Outcome {
+    records: u64,
+    bytes: u64,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+/// Runs `logbus bench`.
+///
+/// # Errors
+/// The broker is unreachable or a request fails.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.producers > 0 && args.batch > 0 && args.records > 0,
+        "--producers, --batch and --records must be positive"
+    );
+    // Keep the embedded broker's directory and server alive for the whole run.
+    let mut embedded = None;
+    let server = if args.embedded && args.mode != "loopback" {
+        let dir = tempfile::tempdir()?;
+        let broker = Broker::open(BrokerConfig::dir(dir.path()).auto_create_topics(true))?;
+        let handle =
+            logbus::server::start("127.0.0.1:0", broker.clone(), Default::default()).await?;
+        let addr = handle.local_addr().to_string();
+        embedded = Some((dir, broker, handle));
+        addr
+    } else {
+        args.server.clone()
+    };
+    let outcome = match args.mode.as_str() {
+        "produce" => produce(&args, &server).await?,
+        "consume" => consume(&args, &server).await?,
+        "e2e" => e2e(&args, &server).await?,
+        _ => loopback(&args).await?,
+    };
+    if let Some((_dir, broker, handle)) = embedded {
+        handle.shutdown().await?;
+        tokio::task::spawn_blocking(move || broker.close()).await??;
+    }
+    report(&args, outcome)
+}
+
+fn progress(total: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(total),
+        if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} records {per_sec} {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// A batch of `n` records with `size`-byte values.
+fn batch(n: usize, size: usize) -> anyhow::Result<Bytes> {
+    let mut builder = BatchBuilder::new(Compression::None);
+    let value = vec![0x42u8; size];
+    let now = logbus::clock::Clock::now_ms(&logbus::clock::SystemClock);
+    for _ in 0..n {
+        builder.append(now, None, Some(&value), &[])?;
+    }
+    Ok(Bytes::from(builder.build()?))
+}
+
+/// Creates a fresh topic for this run.
+async fn topic(client: &Client, partitions: usize) -> anyhow::Result<String> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos();
+    let name = format!("bench-{}-{nanos}", std::process::id());
+    client
+        .create_topic(&name, partitions as i32, TopicConfig::default())
+        .await?;
+    Ok(name)
+}
+
+/// Sends `args.records` records in `args.batch`-record requests over
+/// `args.producers` connections; returns the per-request latencies.
+async fn send_all(
+    args: &Args,
+    server: &str,
+    topic: &str,
+    bar: &ProgressBar,
+) -> anyhow::Result<Vec<Duration>> {
+    let template = batch(args.batch, args.record_size)?;
+    let requests = args.records.div_ceil(args.batch as u64);
+    let mut tasks = tokio::task::JoinSet::new();
+    for p in 0..args.producers {
+        let client = super::connect(server).await?;
+        let (template, topic, bar, durability) = (
+            template.clone(),
+            topic.to_owned(),
+            bar.clone(),
+            args.durability,
+        );
+        let mine = requests / args.producers as u64
+            + u64::from((p as u64) < requests % args.producers as u64);
+        let batch = args.batch as u64;
+        tasks.spawn(async move {
+            // Up to 8 requests in flight on the connection: the protocol pipelines.
+            let window = Arc::new(tokio::sync::Semaphore::new(8));
+            let mut inflight = tokio::task::JoinSet::new();
+            for _ in 0..mine {
+                let permit = Arc::clone(&window).acquire_owned().await?;
+                let (client, template, topic, bar) =
+                    (client.clone(), template.clone(), topic.clone(), bar.clone());
+                inflight.spawn(async move {
+                    let start = Instant::now();
+                    client
+                        .produce_batches(&topic, p as i32, template, durability)
+                        .await?;
+                    drop(permit);
+                    bar.inc(batch);
+                    anyhow::Ok(start.elapsed())
+                });
+            }
+            let mut latencies = Vec::with_capacity(mine as usize);
+            while let Some(r) = inflight.join_next().await {
+                latencies.push(r??);
+            }
+            anyhow::Ok(latencies)
+        });
+    }
+    let mut latencies = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        latencies.extend(r??);
+    }
+    Ok(latencies)
+}
+
+async fn produce(args: &Args, server: &str) -> anyhow::Result<Outcome> {
+    let client = super::connect(server).await?;
+    let topic = topic(&client, args.producers).await?;
+    let bar = progress(args.records);
+    let start = Instant::now();
+    let latencies = send_all(args, server, &topic, &bar).await?;
+    let elapsed = start.elapsed();
+    bar.finish_and_clear();
+    let records = latencies.len() as u64 * args.batch as u64;
+    Ok(Outcome {
+        records,
+        bytes: records * args.record_size as u64,
+        elapsed,
+        latencies,
+    })
+}
+
+async fn consume(args: &Args, server: &str) -> anyhow::Result<Outcome> {
+    let client = super::connect(server).await?;
+    let topic = topic(&client, args.producers).await?;
+    let hidden = ProgressBar::hidden();
+    send_all(args, server, &topic, &hidden).await?;
+    let bar = progress(args.records);
+    let mut positions: Vec<(i32, i64)> = (0..args.producers as i32).map(|p| (p, 0)).collect();
+    let (mut records, mut bytes, mut latencies) = (0u64, 0u64, Vec::new());
+    let start = Instant::now();
+    while records < args.records {
+        let request = FetchRequest {
+            max_wait_ms: 1_000,
+            min_bytes: 1,
+            max_bytes: 8 << 20,
+            isolation_level: IsolationLevel::default(),
+            group_id: None,
+            topics: vec![FetchTopic {
+                name: topic.clone(),
+                partitions: positions
+                    .iter()
+                    .map(|&(partition, fetch_offset)| FetchPartition {
+                        partition,
+                        fetch_offset,
+                        partition_max_bytes: 4 << 20,
+                    })
+                    .collect(),
+            }],
+        };
+        let sent = Instant::now();
+        let response = client.fetch(request).await?;
+        latencies.push(sent.elapsed());
+        for p in response.topics.into_iter().flat_map(|t| t.partitions) {
+            let Some(position) = positions.iter_mut().find(|(q, _)| *q == p.partition) else {
+                continue;
+            };
+            let mut at = 0;
+            while let Ok(Some(h)) = BatchHeader::parse(&p.records[at..]) {
+                let whole = &p.records[at..at + h.total_len()];
+                verify_crc(whole).context("a fetched batch failed its CRC")?;
+                let run = record_bytes(whole, &h, 64 << 20)?;
+                for r in RecordViews::new(&run, &h) {
+                    let r = r?;
+                    records += 1;
+                    bytes += r.value.map_or(0, |v| v.len() as u64);
+                }
+                position.1 = h.next_offset();
+                at += h.total_len();
+            }
+        }
+        bar.set_position(records);
+    }
+    let elapsed = start.elapsed();
+    bar.finish_and_clear();
+    Ok(Outcome {
+        records,
+        bytes,
+        elapsed,
+        latencies,
+    })
+}
+
+async fn e2e(args: &Args, server: &str) -> anyhow::Result<Outcome> {
+    anyhow::ensure!(args.rate > 0, "--rate must be positive");
+    anyhow::ensure!(
+        args.record_size >= 8,
+        "--record-size must hold the 8-byte send time"
+    );
+    let client = super::connect(server).await?;
+    let topic = topic(&client, 1).await?;
+    let base = Instant::now();
+    let total = args.records;
+    let consumer = {
+        let (client, topic) = (super::connect(server).await?, topic.clone());
+        tokio::spawn(async move {
+            let (mut offset, mut latencies) = (0i64, Vec::with_capacity(total as usize));
+            while (latencies.len() as u64) < total {
+                let request = FetchRequest {
+                    max_wait_ms: 500,
+                    min_bytes: 1,
+                    max_bytes: 1 << 20,
+                    isolation_level: IsolationLevel::default(),
+                    group_id: None,
+                    topics: vec![FetchTopic {
+                        name: topic.clone(),
+                        partitions: vec![FetchPartition {
+                            partition: 0,
+                            fetch_offset: offset,
+                            partition_max_bytes: 1 << 20,
+                        }],
+                    }],
+                };
+                let response = client.fetch(request).await?;
+                let now = base.elapsed();
+                for p in response.topics.into_iter().flat_map(|t| t.partitions) {
+                    for r in logbus::client::decode_batches(&p.records, offset)? {
+                        let value = r.value.unwrap_or_default();
+                        let sent = u64::from_be_bytes(value[..8].try_into()?);
+                        latencies.push(now.saturating_sub(Duration::from_nanos(sent)));
+                        offset = r.offset + 1;
+                    }
+                }
+            }
+            anyhow::Ok(latencies)
+        })
+    };
+    let bar = progress(total);
+    let mut sent = 0u64;
+    let mut acks = tokio::task::JoinSet::new();
+    let mut ticker = tokio::time::interval(Duration::from_millis(1));
+    let start = Instant::now();
+    while sent < total {
+        ticker.tick().await;
+        let due = ((start.elapsed().as_secs_f64() * args.rate as f64) as u64).min(total);
+        while sent < due {
+            let mut value = vec![0u8; args.record_size];
+            value[..8].copy_from_slice(&(base.elapsed().as_nanos() as u64).to_be_bytes());
+            let mut builder = BatchBuilder::new(Compression::None);
+            builder.append(0, None, Some(&value), &[])?;
+            let bytes = Bytes::from(builder.build()?);
+            let (client, topic, durability) = (client.clone(), topic.clone(), args.durability);
+            acks.spawn(async move { client.produce_batches(&topic, 0, bytes, durability).await });
+            sent += 1;
+        }
+        bar.set_position(sent);
+        while let Some(r) = acks.try_join_next() {
+            r??;
+        }
+    }
+    while let Some(r) = acks.join_next().await {
+        r??;
+    }
+    let latencies = consumer.await??;
+    let elapsed = start.elapsed();
+    bar.finish_and_clear();
+    Ok(Outcome {
+        records: total,
+        bytes: total * args.record_size as u64,
+        elapsed,
+        latencies,
+    })
+}
+
+async fn loopback(args: &Args) -> anyhow::Result<Outcome> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let total = args.records * args.record_size as u64;
+    let sink = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut got = 0u64;
+        while got < total {
+            let n = socket.read(&mut buf).await?;
+            anyhow::ensure!(n > 0, "sender closed early");
+            got += n as u64;
+        }
+        anyhow::Ok(())
+    });
+    let mut socket = tokio::net::TcpStream::connect(addr).await?;
+    let chunk = vec![0x42u8; 1 << 20];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while sent < total {
+        let n = (total - sent).min(chunk.len() as u64) as usize;
+        socket.write_all(&chunk[..n]).await?;
+        sent += n as u64;
+    }
+    sink.await??;
+    Ok(Outcome {
+        records: args.records,
+        bytes: total,
+        elapsed: start.elapsed(),
+        latencies: Vec::new(),
+    })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+fn report(args: &Args, mut o: Outcome) -> anyhow::Result<()> {
+    o.latencies.sort_unstable();
+    let seconds = o.elapsed.as_secs_f64();
+    let (p50, p99, p999, max) = (
+        percentile(&o.latencies, 0.50),
+        percentile(&o.latencies, 0.99),
+        percentile(&o.latencies, 0.999),
+        o.latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+    );
+    let records_per_sec = o.records as f64 / seconds;
+    let mb_per_sec = o.bytes as f64 / seconds / 1e6;
+    if args.json {
+        let out = serde_json::json!({
+            "mode": args.mode,
+            "records": o.records,
+            "bytes": o.bytes,
+            "record_size": args.record_size,
+            "producers": args.producers,
+            "batch": args.batch,
+            "durability": format!("{:?}", args.durability).to_lowercase(),
+            "seconds": seconds,
+            "records_per_sec": records_per_sec,
+            "mb_per_sec": mb_per_sec,
+            "p50_ms": p50,
+            "p99_ms": p99,
+            "p999_ms": p999,
+            "max_ms": max,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "{}: {} records of {} B, {} producer(s), batch {}, durability {:?}",
+            args.mode, o.records, args.record_size, args.producers, args.batch, args.durability
+        );
+        println!("  {seconds:.3} s, {records_per_sec:.0} records/s, {mb_per_sec:.1} MB/s");
+        if !o.latencies.is_empty() {
+            println!("  latency ms: p50 {p50:.3}  p99 {p99:.3}  p99.9 {p999:.3}  max {max:.3}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! The `logbus` command line: a thin shell over the library. `serve` runs
+//! the broker with its native TCP and admin HTTP faces; the other commands
+//! are clients of a running broker (`--server`, default `127.0.0.1:7171`),
+//! except `dump`, which reads a partition directory directly.
+//!
+//! Errors print one line to stderr and exit non-zero.
+
+mod bench;
+mod consume;
+mod dump;
+mod groups;
+mod produce;
+mod serve;
+mod topics;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Where client commands connect by default.
+const DEFAULT_SERVER: &str = "127.0.0.1:7171";
+
+#[derive(Parser)]
+#[command(
+    name = "logbus",
+    version,
+    about = "Kafka's model in one binary: an event broker with a segmented, crash-safe log"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the broker: native protocol and admin HTTP, until SIGINT/SIGTERM.
+    Serve(serve::Args),
+    /// Create, list, describe and delete topics.
+    #[command(subcommand)]
+    Topics(topics::Command),
+    /// Produce one record per stdin line.
+    Produce(produce::Args),
+    /// Print records of a topic, optionally as a consumer group member.
+    Consume(consume::Args),
+    /// List, describe and reset consumer groups.
+    #[command(subcommand)]
+    Groups(groups::Command),
+    /// Measure produce, consume or end-to-end throughput and latency.
+    Bench(bench::Args),
+    /// Print every batch of a partition directory (offsets, counts,
+    /// timestamps, CRC status); reads only, never repairs.
+    Dump {
+        /// A partition directory (`DATA/TOPIC-PARTITION`).
+        dir: PathBuf,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Dump { dir } => dump::dump(&dir),
+        Command::Serve(args) => serve::run(args),
+        other => runtime().and_then(|rt| {
+            rt.block_on(async {
+                match other {
+                    Command::Topics(cmd) => topics::run(cmd).await,
+                    Command::Produce(args) => produce::run(args).await,
+                    Command::Consume(args) => consume::run(args).await,
+                    Command::Groups(cmd) => groups::run(cmd).await,
+                    Command::Bench(args) => bench::run(args).await,
+                    Command::Dump { .. } | Command::Serve(_) => unreachable!("handled above"),
+                }
+            })
+        }),
+    };
+    if let Err(e) = result {
+        eprintln!("logbus: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// The runtime client commands run on.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Connects to a broker, naming the address in the error.
+async fn connect(server: &str) -> anyhow::Result<logbus::client::Client> {
+    use anyhow::Context;
+    logbus::client::Client::connect(server)
+        .await
+        .with_context(|| format!("cannot connect to {server}"))
+}
+
+/// A `--from`/`--to` position: earliest, latest, an offset, or `@TIMESTAMP_MS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Position {
+    Earliest,
+    Latest,
+    Offset(i64),
+    Timestamp(i64),
+}
+
+impl std::str::FromStr for Position {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Position, String> {
+        match s {
+            "earliest" => Ok(Position::Earliest),
+            "latest" => Ok(Position::Latest),
+            _ => {
+                let (number, timestamp) = match s.strip_prefix('@') {
+                    Some(ts) => (ts, true),
+                    None => (s, false),
+                };
+                let n: i64 = number.parse().map_err(|e| {
+                    format!("expected earliest, latest, OFFSET or @TIMESTAMP_MS, got {s:?}: {e}")
+                })?;
+                if n < 0 {
+                    return Err(format!("{s:?} is negative"));
+                }
+                Ok(if timestamp {
+                    Position::Timestamp(n)
+                } else {
+                    Position::Offset(n)
+                })
+            }
+        }
+    }
+}
+
+/// `none|written|fsync`.
+fn parse_durability(s: &str) -> Result<logbus::client::Durability, String> {
+    use logbus::client::Durability;
+    match s {
+        "none" => Ok(Durability::None),
+        "written" => Ok(Durability::Written),
+        "fsync" => Ok(Durability::Fsync),
+        _ => Err(format!("expected none, written or fsync, got {s:?}")),
+    }
+}
