@@ -13,7 +13,7 @@ use logbus::client::{
 use logbus::protocol::{
     Durability, ErrorCode, FetchPartition, FetchRequest, FetchTopic, IsolationLevel,
 };
-use server_common::{DEADLINE, TestServer, batch};
+use server_common::{DEADLINE, TestServer, batch, wait_for_fetches};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -286,9 +286,10 @@ async fn a_long_poll_fetch_returns_on_append_not_at_its_timeout() {
         .unwrap();
     let waiting = client.clone();
     let started = Instant::now();
+    let before = server.broker.metrics().fetch_requests;
     let fetch = tokio::spawn(async move { waiting.fetch(fetch_request("t", 0, 30_000)).await });
-    // A request sent after the fetch on the same connection is answered
-    // while the fetch waits: by then the fetch is parked.
+    // The fetch reached the broker and waits there.
+    wait_for_fetches(&server.broker, before + 1).await;
     client.list_topics(false).await.unwrap();
     assert!(
         !fetch.is_finished(),

@@ -11,7 +11,7 @@ use logbus::protocol::{
     Durability, ErrorCode, FetchPartition, FetchRequest, FetchTopic, IsolationLevel,
 };
 use logbus::server::{ServerConfig, bind, run};
-use server_common::{DEADLINE, batch};
+use server_common::{DEADLINE, batch, wait_for_fetches};
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,7 +58,8 @@ async fn run_returns_after_shutdown_with_in_flight_requests_answered() {
             })
             .await
     });
-    client.list_topics(false).await.unwrap(); // the fetch is parked by now
+    // The fetch reached the broker and waits there when shutdown begins.
+    wait_for_fetches(&broker, 1).await;
     let started = Instant::now();
     stop.send(()).unwrap();
     tokio::time::timeout(DEADLINE, server)

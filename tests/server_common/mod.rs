@@ -161,3 +161,17 @@ pub async fn closed_by_server(stream: &mut TcpStream) -> bool {
         }
     }
 }
+
+/// Waits until `broker` has begun `n` fetches in all (a long poll counts
+/// when it starts), so a test knows its fetch reached the broker and is
+/// parked rather than still in flight.
+pub async fn wait_for_fetches(broker: &Broker, n: u64) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while broker.metrics().fetch_requests < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the fetch never reached the broker"
+        );
+        tokio::task::yield_now().await;
+    }
+}
