@@ -29,6 +29,8 @@
 
 mod connection;
 mod dispatch;
+#[cfg(test)]
+mod error_codes;
 mod groups;
 mod topics;
 
