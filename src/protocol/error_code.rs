@@ -91,8 +91,8 @@ error_codes! {
     RequestTimedOut = 7, "REQUEST_TIMED_OUT", true, "The request timed out.";
     /// The broker is closed or shutting down (e.g. restarting).
     BrokerNotAvailable = 8, "BROKER_NOT_AVAILABLE", true, "The broker is closed or shutting down; retry, over a new connection if need be.";
-    /// A batch or record is larger than the topic allows.
-    MessageTooLarge = 10, "MESSAGE_TOO_LARGE", false, "The batch is larger than the topic's max message bytes.";
+    /// A batch is larger than the topic allows, or (fetch) than a response frame can carry.
+    MessageTooLarge = 10, "MESSAGE_TOO_LARGE", false, "The batch is larger than the topic's max message bytes, or than a fetch response frame can carry.";
     /// Commit metadata is too large.
     OffsetMetadataTooLarge = 12, "OFFSET_METADATA_TOO_LARGE", false, "The offset commit metadata is too large.";
     /// The connection failed before a response arrived (client side).

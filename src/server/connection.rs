@@ -288,7 +288,8 @@ async fn produce_loop(ctx: Arc<Ctx>, mut jobs: mpsc::UnboundedReceiver<Job>) {
 
 /// Runs a request and queues its response for the writer.
 async fn execute(ctx: &Ctx, job: Job) {
-    let Outcome { body, error } = dispatch::handle(&ctx.shared, &ctx.closing, job.body).await;
+    let Outcome { body, error } =
+        dispatch::handle(&ctx.shared, &ctx.closing, job.header.api_version, job.body).await;
     let id = job.header.correlation_id;
     let mut out = BytesMut::new();
     match body {

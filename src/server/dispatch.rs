@@ -11,6 +11,7 @@
 use super::{Shared, groups, topics};
 use crate::broker::{self, Broker, BrokerError, OffsetSpec, ProducerIdAndEpoch};
 use crate::log;
+use crate::protocol::wire::Codec;
 use crate::protocol::{
     ApiVersionsResponse, Durability, EARLIEST_TIMESTAMP, ErrorCode, FetchPartitionResponse,
     FetchRequest, FetchResponse, FetchTopicResponse, InitProducerIdRequest, InitProducerIdResponse,
@@ -125,11 +126,13 @@ fn inline<R: Into<ResponseBody>>(
     }
 }
 
-/// Answers one request. `closing` turns true when the connection or the
-/// server is closing: a waiting fetch then answers at once with what is there.
+/// Answers one request, whose response will be encoded at `version`.
+/// `closing` turns true when the connection or the server is closing: a
+/// waiting fetch then answers at once with what is there.
 pub(super) async fn handle(
     shared: &Shared,
     closing: &watch::Receiver<bool>,
+    version: i16,
     body: RequestBody,
 ) -> Outcome {
     let b = &shared.broker;
@@ -148,7 +151,7 @@ pub(super) async fn handle(
         RequestBody::Produce(r) => blocking(b, move |b, e| produce(b, r, e)).await,
         RequestBody::Fetch(r) => {
             let mut first = FirstError::default();
-            let body = fetch(shared, closing, r, &mut first).await;
+            let body = fetch(shared, closing, version, r, &mut first).await;
             Outcome {
                 body: Ok(body.into()),
                 error: first.0,
@@ -230,6 +233,7 @@ fn produce(b: &Broker, req: ProduceRequest, first: &mut FirstError) -> ProduceRe
 async fn fetch(
     shared: &Shared,
     closing: &watch::Receiver<bool>,
+    version: i16,
     req: FetchRequest,
     first: &mut FirstError,
 ) -> FetchResponse {
@@ -284,10 +288,84 @@ async fn fetch(
             name: t.name,
         })
         .collect();
-    FetchResponse {
+    let mut response = FetchResponse {
         error_code: ErrorCode::None,
         topics,
+    };
+    fit_to_frame(&mut response, version, shared.config.max_frame, first);
+    response
+}
+
+/// Bytes of a response header: correlation id and error code.
+const RESPONSE_HEADER: usize = 4 + 2;
+
+/// Keeps a fetch response within `max_frame`, which the broker alone does
+/// not: it returns at least one whole batch per partition even past the
+/// sizes asked for (as Kafka does), and a stored batch may be larger than a
+/// frame (`max_batch_bytes` is 16 MiB by default, in-process produces are
+/// not bound by the frame, and the frame maximum is 8 MiB).
+///
+/// In request order, each partition keeps the whole batches that fit in
+/// the room left. A partition whose first batch would not fit even in a
+/// response carrying nothing else is answered `MESSAGE_TOO_LARGE`, with
+/// its high watermark and log start, instead of a frame the client would
+/// refuse (closing the connection); one whose first batch fits alone but
+/// not in the room left comes back empty, to be fetched again.
+fn fit_to_frame(
+    response: &mut FetchResponse,
+    version: i16,
+    max_frame: usize,
+    first: &mut FirstError,
+) {
+    let mut records = Vec::new();
+    for t in &mut response.topics {
+        for p in &mut t.partitions {
+            records.push(std::mem::take(&mut p.records));
+        }
     }
+    if records.iter().all(bytes::Bytes::is_empty) {
+        return;
+    }
+    // Everything but the records: the body with every records field empty.
+    let mut probe = bytes::BytesMut::new();
+    response.encode(version, &mut probe);
+    let alone = max_frame.saturating_sub(RESPONSE_HEADER + probe.len());
+    let mut room = alone;
+    let mut records = records.into_iter();
+    for p in response.topics.iter_mut().flat_map(|t| &mut t.partitions) {
+        let Some(data) = records.next() else { break };
+        if data.len() <= room {
+            room -= data.len();
+            p.records = data;
+        } else if first_batch_len(&data) > alone {
+            p.error_code = first.note(ErrorCode::MessageTooLarge);
+        } else {
+            let keep = whole_batches_within(&data, room);
+            room -= keep;
+            p.records = data.slice(..keep);
+        }
+    }
+}
+
+/// Size of the first batch in `data` (all of `data` if no header parses).
+fn first_batch_len(data: &[u8]) -> usize {
+    match BatchHeader::parse(data) {
+        Ok(Some(h)) => h.total_len(),
+        _ => data.len(),
+    }
+}
+
+/// Length of the longest run of whole batches at the start of `data` that fits in `room`.
+fn whole_batches_within(data: &[u8], room: usize) -> usize {
+    let mut at = 0;
+    while let Ok(Some(h)) = BatchHeader::parse(&data[at..]) {
+        let end = at + h.total_len();
+        if end > room || end > data.len() {
+            break;
+        }
+        at = end;
+    }
+    at
 }
 
 fn fetched(
