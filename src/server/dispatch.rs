@@ -32,7 +32,15 @@ pub(super) struct Outcome {
     pub body: Result<ResponseBody, ErrorCode>,
     /// The first error code anywhere in the response, for the observer.
     pub error: Option<ErrorCode>,
+    /// Work still running after the response was decided (a produce
+    /// answered `REQUEST_TIMED_OUT` while its append goes on); the
+    /// connection's produce queue awaits it before the next produce, so
+    /// produces stay in order.
+    pub unfinished: Option<Unfinished>,
 }
+
+/// A running task the response does not wait for.
+pub(super) type Unfinished = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Remembers the first error code a response carries.
 #[derive(Debug, Default)]
@@ -102,12 +110,14 @@ where
         Ok((body, error)) => Outcome {
             body: Ok(body),
             error,
+            unfinished: None,
         },
         Err(e) => {
             tracing::error!(error = %e, "request handler failed");
             Outcome {
                 body: Err(ErrorCode::UnknownServerError),
                 error: Some(ErrorCode::UnknownServerError),
+                unfinished: None,
             }
         }
     }
@@ -123,6 +133,7 @@ fn inline<R: Into<ResponseBody>>(
     Outcome {
         body: Ok(body),
         error: first.0,
+        unfinished: None,
     }
 }
 
@@ -140,6 +151,7 @@ pub(super) async fn handle(
         RequestBody::ApiVersions(_) => Outcome {
             body: Ok(ApiVersionsResponse::supported(ErrorCode::None).into()),
             error: None,
+            unfinished: None,
         },
         RequestBody::CreateTopics(r) => blocking(b, move |b, e| topics::create(b, r, e)).await,
         RequestBody::DeleteTopics(r) => blocking(b, move |b, e| topics::delete(b, r, e)).await,
@@ -148,13 +160,14 @@ pub(super) async fn handle(
         RequestBody::CreatePartitions(r) => {
             blocking(b, move |b, e| topics::create_partitions(b, r, e)).await
         }
-        RequestBody::Produce(r) => blocking(b, move |b, e| produce(b, r, e)).await,
+        RequestBody::Produce(r) => produce_within_timeout(b, r).await,
         RequestBody::Fetch(r) => {
             let mut first = FirstError::default();
             let body = fetch(shared, closing, version, r, &mut first).await;
             Outcome {
                 body: Ok(body.into()),
                 error: first.0,
+                unfinished: None,
             }
         }
         RequestBody::ListOffsets(r) => blocking(b, move |b, e| list_offsets(b, r, e)).await,
@@ -183,8 +196,64 @@ fn durability(d: Durability) -> log::Durability {
     }
 }
 
-/// Appends each partition's raw batches in request order. `timeout_ms` is
-/// not enforced: an append is not abandoned halfway once started.
+/// Runs a produce; an `fsync` produce not done within its `timeout_ms`
+/// (≥ 0; negative: no limit) is answered `REQUEST_TIMED_OUT` for every
+/// partition, as Kafka answers an `acks=all` produce whose acknowledgement
+/// did not come in time. An append cannot be abandoned halfway, so it goes
+/// on: a timed-out produce may still be stored, in part or whole (as in
+/// Kafka), and an idempotent producer's retry is recognised as a duplicate.
+/// The timeout counts from the start of the append, not time spent queued
+/// behind earlier produces of the connection. Durabilities `none` and
+/// `written` wait on no fsync and are answered when appended.
+async fn produce_within_timeout(b: &Broker, req: ProduceRequest) -> Outcome {
+    let limit = match (req.durability, u64::try_from(req.timeout_ms)) {
+        (Durability::Fsync, Ok(ms)) => Duration::from_millis(ms),
+        _ => return blocking(b, move |b, e| produce(b, req, e)).await,
+    };
+    let timed_out = timed_out_response(&req, req.timeout_ms);
+    let broker = b.clone();
+    let mut work = Box::pin(async move { blocking(&broker, move |b, e| produce(b, req, e)).await });
+    match tokio::time::timeout(limit, &mut work).await {
+        Ok(outcome) => outcome,
+        Err(_elapsed) => Outcome {
+            body: Ok(timed_out.into()),
+            error: Some(ErrorCode::RequestTimedOut),
+            unfinished: Some(Box::pin(async move {
+                let _ = work.await;
+            })),
+        },
+    }
+}
+
+/// Every partition of `req` answered `REQUEST_TIMED_OUT`.
+fn timed_out_response(req: &ProduceRequest, timeout_ms: i32) -> ProduceResponse {
+    let message = format!(
+        "not stored durably within timeout_ms = {timeout_ms}; the append goes on and may still be stored"
+    );
+    ProduceResponse {
+        topics: req
+            .topics
+            .iter()
+            .map(|t| ProduceTopicResponse {
+                name: t.name.clone(),
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| ProducePartitionResponse {
+                        partition: p.partition,
+                        error_code: ErrorCode::RequestTimedOut,
+                        base_offset: -1,
+                        log_append_time_ms: -1,
+                        log_start_offset: -1,
+                        error_message: Some(message.clone()),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// Appends each partition's raw batches in request order.
 fn produce(b: &Broker, req: ProduceRequest, first: &mut FirstError) -> ProduceResponse {
     let d = durability(req.durability);
     let topics = req
