@@ -14,6 +14,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(20);
 /// Longest pause between connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
+/// The current connection to one address, and how to replace it.
 #[derive(Debug)]
 pub(super) struct Link {
     current: Mutex<Client>,
@@ -23,6 +24,7 @@ pub(super) struct Link {
 }
 
 impl Link {
+    /// Starts with `client`; a reconnect keeps dialling for at most `window`.
     pub(super) fn new(client: Client, window: Duration) -> Link {
         Link {
             current: Mutex::new(client),
