@@ -479,3 +479,28 @@ async fn produces_pipelined_on_one_connection_are_appended_in_the_order_sent() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_topics_with_null_names_includes_internal_topics_flagged_internal() {
+    let server = TestServer::start().await;
+    let client = Client::connect(&server.addr).await.unwrap();
+    client
+        .create_topic("user", 1, TopicConfig::default())
+        .await
+        .unwrap();
+    let all = client
+        .send(logbus::protocol::DescribeTopicsRequest { names: None })
+        .await
+        .unwrap();
+    let flags: BTreeMap<String, bool> = all
+        .topics
+        .iter()
+        .map(|t| (t.name.clone(), t.internal))
+        .collect();
+    assert_eq!(flags.get("user"), Some(&false));
+    assert_eq!(flags.get("__consumer_offsets"), Some(&true));
+    // ListTopics leaves internal topics out unless asked.
+    let listed = client.list_topics(false).await.unwrap();
+    assert!(listed.iter().all(|t| !t.internal));
+    server.stop().await;
+}

@@ -9,12 +9,21 @@
 //! is retried, after a heartbeat, for the partitions still owned; records
 //! of partitions that moved are read again by their new owner from the last
 //! commit. A member the broker no longer knows (session expired) is rejoined
-//! by the heartbeat task. Knows the protocol, the record format, and the
-//! [`Client`]; nothing of the broker.
+//! by the heartbeat task.
+//!
+//! Reconnecting: when the connection drops (say the broker restarts on the
+//! same address), the heartbeat task and `poll`/`commit` dial the same
+//! address again, with backoff, for at most `reconnect_timeout`; then the
+//! member heartbeats, and rejoins if the broker no longer knows it. After
+//! a rejoin the consumer resumes every partition from the group's committed
+//! offsets: records returned but not committed are delivered again (at
+//! least once). Knows the protocol, the record format, and the [`Client`];
+//! nothing of the broker.
 
 use super::api::OffsetQuery;
 use super::connection::Client;
 use super::error::ClientError;
+use super::link::Link;
 use super::records::decode_batches;
 use crate::protocol::{
     ApiKey, ErrorCode, FetchPartition, FetchRequest, FetchTopic, IsolationLevel, JoinGroupRequest,
@@ -23,6 +32,7 @@ use crate::protocol::{
 use crate::record::Header;
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -60,6 +70,9 @@ pub struct ConsumerConfig {
     pub max_partition_bytes: i32,
     /// Most bytes fetched per poll.
     pub max_bytes: i32,
+    /// After the connection drops, how long one reconnect keeps dialling
+    /// the same address (with backoff) before the call reports the error.
+    pub reconnect_timeout: Duration,
 }
 
 impl ConsumerConfig {
@@ -78,6 +91,7 @@ impl ConsumerConfig {
             start_from: StartFrom::Earliest,
             max_partition_bytes: 1 << 20,
             max_bytes: 4 << 20,
+            reconnect_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -108,6 +122,9 @@ struct Membership {
     member_id: String,
     generation: i32,
     partitions: BTreeSet<TopicPartition>,
+    /// How many times this consumer joined: a new value means the group
+    /// forgot the old member, so positions restart from the commits.
+    joins: u64,
 }
 
 fn flatten(assignment: Vec<TopicPartitions>) -> BTreeSet<TopicPartition> {
@@ -124,12 +141,100 @@ fn millis(d: Duration) -> i32 {
     i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
 }
 
+/// What the consumer shares with its heartbeat task: the connection and
+/// the membership, each changed by one task at a time.
+#[derive(Debug)]
+struct Session {
+    link: Link,
+    config: ConsumerConfig,
+    /// Latest membership (heartbeats and rejoins publish here).
+    membership: watch::Sender<Membership>,
+    /// Serialises rejoins, so the poller and the heartbeat task never both join.
+    joining: tokio::sync::Mutex<()>,
+}
+
+/// Errors after which the member must join anew.
+fn forgotten(e: &ClientError) -> bool {
+    matches!(
+        e.code(),
+        Some(
+            ErrorCode::UnknownMemberId | ErrorCode::FencedMemberEpoch | ErrorCode::GroupIdNotFound
+        )
+    )
+}
+
+impl Session {
+    fn client(&self) -> Client {
+        self.link.client()
+    }
+
+    /// Publishes what a heartbeat of `next.member_id` learned, unless a
+    /// rejoin replaced that member meanwhile.
+    fn publish(&self, next: Membership) {
+        self.membership.send_if_modified(|m| {
+            let changed = m.joins == next.joins && *m != next;
+            if changed {
+                *m = next;
+            }
+            changed
+        });
+    }
+
+    /// Joins anew under a new member id, unless another task already did
+    /// since `stale` was current.
+    async fn rejoin(&self, stale: &Membership) -> Result<(), ClientError> {
+        let _joining = self.joining.lock().await;
+        if self.membership.borrow().joins != stale.joins {
+            return Ok(());
+        }
+        let r = self
+            .client()
+            .join_group(join_request(&self.config, String::new()))
+            .await?;
+        self.membership.send_replace(Membership {
+            member_id: r.member_id,
+            generation: r.generation_id,
+            partitions: flatten(r.assignment),
+            joins: stale.joins + 1,
+        });
+        Ok(())
+    }
+
+    /// Heartbeats as the latest membership and publishes the answer;
+    /// rejoins if the group no longer knows the member.
+    async fn heartbeat(&self) -> Result<(), ClientError> {
+        let current = self.membership.borrow().clone();
+        match self
+            .client()
+            .heartbeat(&self.config.group, &current.member_id, current.generation)
+            .await
+        {
+            Ok(r) => {
+                self.publish(Membership {
+                    generation: r.generation_id,
+                    partitions: flatten(r.assignment),
+                    ..current
+                });
+                Ok(())
+            }
+            Err(e) if forgotten(&e) => self.rejoin(&current).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// After the connection dropped: a new connection, then a heartbeat
+    /// (and a rejoin if the broker restarted and forgot the member).
+    async fn recover(&self) -> Result<(), ClientError> {
+        self.link.reconnect().await?;
+        self.heartbeat().await
+    }
+}
+
 /// A member of a consumer group over the native protocol.
 #[derive(Debug)]
 pub struct Consumer {
-    client: Client,
-    config: ConsumerConfig,
-    /// Latest membership the heartbeat task saw.
+    session: Arc<Session>,
+    /// Latest membership the heartbeat task or a rejoin published.
     membership: watch::Receiver<Membership>,
     current: Membership,
     heartbeat: JoinHandle<()>,
@@ -175,12 +280,18 @@ impl Consumer {
             member_id: r.member_id,
             generation: r.generation_id,
             partitions: flatten(r.assignment),
+            joins: 1,
         };
         let (tx, membership) = watch::channel(first.clone());
-        let heartbeat = tokio::spawn(heartbeat_loop(client.clone(), config.clone(), tx, interval));
-        let mut consumer = Consumer {
-            client,
+        let session = Arc::new(Session {
+            link: Link::new(client, config.reconnect_timeout),
             config,
+            membership: tx,
+            joining: tokio::sync::Mutex::new(()),
+        });
+        let heartbeat = tokio::spawn(heartbeat_loop(Arc::clone(&session), interval));
+        let mut consumer = Consumer {
+            session,
             membership,
             current: Membership::default(),
             heartbeat,
@@ -230,6 +341,12 @@ impl Consumer {
         if m == self.current {
             return Ok(());
         }
+        if m.joins != self.current.joins {
+            // A new member: whatever the old one held may have moved and
+            // moved back; restart from the commits (at least once).
+            self.positions.clear();
+            self.returned.clear();
+        }
         self.positions.retain(|tp, _| m.partitions.contains(tp));
         self.returned.retain(|tp, _| m.partitions.contains(tp));
         let missing: Vec<TopicPartition> = m
@@ -244,9 +361,10 @@ impl Consumer {
                 wanted.entry(t.clone()).or_default().push(*p);
             }
             let committed = self
-                .client
+                .session
+                .client()
                 .fetch_offsets(
-                    &self.config.group,
+                    &self.session.config.group,
                     Some(
                         wanted
                             .into_iter()
@@ -274,56 +392,62 @@ impl Consumer {
     }
 
     async fn start_offset(&self, (topic, partition): &TopicPartition) -> Result<i64, ClientError> {
-        let query = match self.config.start_from {
+        let client = self.session.client();
+        let query = match self.session.config.start_from {
             StartFrom::Earliest => OffsetQuery::Earliest,
             StartFrom::Latest => OffsetQuery::Latest,
             StartFrom::Timestamp(ms) => OffsetQuery::Timestamp(ms),
         };
-        match self.client.list_offset(topic, *partition, query).await? {
+        match client.list_offset(topic, *partition, query).await? {
             Some(o) => Ok(o),
-            None => Ok(self
-                .client
+            None => Ok(client
                 .list_offset(topic, *partition, OffsetQuery::Latest)
                 .await?
                 .unwrap_or(0)),
         }
     }
 
-    /// Picks up what the heartbeat task learned.
+    /// Takes up the latest membership (a failed apply is tried again next time).
     async fn refresh(&mut self) -> Result<(), ClientError> {
-        if self.membership.has_changed().unwrap_or(false) {
-            let m = self.membership.borrow_and_update().clone();
-            self.apply(m).await?;
-        }
-        Ok(())
+        let m = self.membership.borrow_and_update().clone();
+        self.apply(m).await
     }
 
     /// Heartbeats now and takes up the answer (used when a commit learns of a rebalance).
     async fn sync(&mut self) -> Result<(), ClientError> {
-        let r = self
-            .client
-            .heartbeat(
-                &self.config.group,
-                &self.current.member_id,
-                self.current.generation,
-            )
-            .await?;
-        let m = Membership {
-            member_id: self.current.member_id.clone(),
-            generation: r.generation_id,
-            partitions: flatten(r.assignment),
-        };
-        self.apply(m).await
+        self.session.heartbeat().await?;
+        self.refresh().await
+    }
+
+    /// Reconnects after the connection dropped, and takes up the
+    /// membership the broker now has (a rejoin if it forgot this member).
+    async fn recover(&mut self) -> Result<(), ClientError> {
+        self.session.recover().await?;
+        self.refresh().await
     }
 
     /// Fetches the next records of the assigned partitions, waiting up to
     /// `timeout` for some to arrive (long poll). Records of one partition
     /// come in offset order.
     ///
+    /// When the connection has dropped, the poll reconnects first (for at
+    /// most `reconnect_timeout`; see the module notes) and goes on.
+    ///
     /// # Errors
-    /// A connection error, [`ClientError::Record`] for a corrupt batch, or
-    /// a non-retriable partition error as [`ClientError::Broker`].
+    /// A connection error (once reconnecting failed), [`ClientError::Record`]
+    /// for a corrupt batch, or a non-retriable partition error as
+    /// [`ClientError::Broker`].
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumedRecord>, ClientError> {
+        match self.poll_once(timeout).await {
+            Err(ClientError::Closed) => {
+                self.recover().await?;
+                self.poll_once(timeout).await
+            }
+            r => r,
+        }
+    }
+
+    async fn poll_once(&mut self, timeout: Duration) -> Result<Vec<ConsumedRecord>, ClientError> {
         self.refresh().await?;
         if self.positions.is_empty() {
             // Nothing assigned yet: wait for the heartbeat task to learn more.
@@ -336,15 +460,15 @@ impl Consumer {
             topics.entry(topic).or_default().push(FetchPartition {
                 partition: *partition,
                 fetch_offset: offset,
-                partition_max_bytes: self.config.max_partition_bytes,
+                partition_max_bytes: self.session.config.max_partition_bytes,
             });
         }
         let request = FetchRequest {
             max_wait_ms: millis(timeout),
             min_bytes: 1,
-            max_bytes: self.config.max_bytes,
+            max_bytes: self.session.config.max_bytes,
             isolation_level: IsolationLevel::ReadUncommitted,
-            group_id: Some(self.config.group.clone()),
+            group_id: Some(self.session.config.group.clone()),
             topics: topics
                 .into_iter()
                 .map(|(name, partitions)| FetchTopic {
@@ -353,7 +477,7 @@ impl Consumer {
                 })
                 .collect(),
         };
-        let response = self.client.fetch(request).await?;
+        let response = self.session.client().fetch(request).await?;
         let mut out = Vec::new();
         for t in response.topics {
             for p in t.partitions {
@@ -397,14 +521,31 @@ impl Consumer {
     }
 
     /// Commits the offsets after the records earlier polls returned, for
-    /// the partitions still owned.
+    /// the partitions still owned. A dropped connection is re-dialled
+    /// first (see the module notes).
     ///
     /// # Errors
-    /// [`ClientError::Broker`] (e.g. `UNKNOWN_MEMBER_ID` after the session
-    /// expired), or a connection error.
+    /// [`ClientError::Broker`] with `UNKNOWN_MEMBER_ID` when the member had
+    /// to rejoin (session expired, or the broker restarted) before these
+    /// offsets could be committed: its records will be delivered again from
+    /// the last commit; or another [`ClientError::Broker`], or a connection
+    /// error once reconnecting failed.
     pub async fn commit(&mut self) -> Result<(), ClientError> {
+        let joins = self.current.joins;
+        let had_offsets = !self.returned.is_empty();
         for _ in 0..3 {
             self.refresh().await?;
+            if self.current.joins != joins && had_offsets {
+                return Err(ClientError::Broker {
+                    api: ApiKey::OffsetCommit,
+                    code: ErrorCode::UnknownMemberId,
+                    message: Some(
+                        "the consumer rejoined its group before committing; \
+                         uncommitted records will be delivered again"
+                            .to_owned(),
+                    ),
+                });
+            }
             if self.returned.is_empty() {
                 return Ok(());
             }
@@ -420,7 +561,7 @@ impl Consumer {
                     });
             }
             let request = OffsetCommitRequest {
-                group_id: self.config.group.clone(),
+                group_id: self.session.config.group.clone(),
                 member_id: self.current.member_id.clone(),
                 generation_id: self.current.generation,
                 topics: topics
@@ -431,7 +572,7 @@ impl Consumer {
                     })
                     .collect(),
             };
-            match self.client.commit_offsets(request).await {
+            match self.session.client().commit_offsets(request).await {
                 Ok(()) => {
                     self.returned.clear();
                     return Ok(());
@@ -450,6 +591,7 @@ impl Consumer {
                     // commit what is still ours.
                     self.sync().await?;
                 }
+                Err(ClientError::Closed) => self.recover().await?,
                 Err(e) => return Err(e),
             }
         }
@@ -466,66 +608,36 @@ impl Consumer {
     /// [`ClientError::Broker`] (`UNKNOWN_MEMBER_ID`), or a connection error.
     pub async fn leave(self) -> Result<(), ClientError> {
         self.heartbeat.abort();
-        self.client
-            .leave_group(&self.config.group, &self.current.member_id)
+        self.session
+            .client()
+            .leave_group(&self.session.config.group, &self.current.member_id)
             .await
     }
 }
 
-async fn heartbeat_loop(
-    client: Client,
-    config: ConsumerConfig,
-    membership: watch::Sender<Membership>,
-    interval: Duration,
-) {
+/// Heartbeats every `interval` until the consumer is dropped; rejoins when
+/// the group forgot the member, and re-dials when the connection dropped
+/// (then heartbeats at once, so a restarted broker sees the member again soon).
+async fn heartbeat_loop(session: Arc<Session>, interval: Duration) {
+    let mut wait = true;
     loop {
-        // A client-side period, not a broker timer: real time is right here.
-        tokio::time::sleep(interval).await;
-        if membership.is_closed() {
+        if wait {
+            // A client-side period, not a broker timer: real time is right here.
+            tokio::time::sleep(interval).await;
+        }
+        wait = true;
+        if session.membership.is_closed() {
             return;
         }
-        let current = membership.borrow().clone();
-        let next = match client
-            .heartbeat(&config.group, &current.member_id, current.generation)
-            .await
-        {
-            Ok(r) => Membership {
-                member_id: current.member_id,
-                generation: r.generation_id,
-                partitions: flatten(r.assignment),
-            },
-            Err(e)
-                if matches!(
-                    e.code(),
-                    Some(
-                        ErrorCode::UnknownMemberId
-                            | ErrorCode::FencedMemberEpoch
-                            | ErrorCode::GroupIdNotFound
-                    )
-                ) =>
-            {
-                // Our session expired: join anew under a new member id.
-                match client
-                    .join_group(join_request(&config, String::new()))
-                    .await
-                {
-                    Ok(r) => Membership {
-                        member_id: r.member_id,
-                        generation: r.generation_id,
-                        partitions: flatten(r.assignment),
-                    },
-                    Err(_) => continue,
+        match session.heartbeat().await {
+            Err(ClientError::Closed) => match session.link.reconnect().await {
+                Ok(_) => wait = false,
+                Err(e) => {
+                    tracing::debug!(error = %e, "consumer reconnect failed; trying again later")
                 }
-            }
-            Err(ClientError::Closed) => return,
-            Err(_) => continue,
-        };
-        membership.send_if_modified(|m| {
-            let changed = *m != next;
-            if changed {
-                *m = next;
-            }
-            changed
-        });
+            },
+            Err(e) => tracing::debug!(error = %e, "consumer heartbeat failed"),
+            Ok(()) => {}
+        }
     }
 }

@@ -23,6 +23,7 @@ mod api;
 mod connection;
 mod consumer;
 mod error;
+mod link;
 mod producer;
 mod records;
 

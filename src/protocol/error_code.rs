@@ -89,8 +89,10 @@ error_codes! {
     LeaderNotAvailable = 5, "LEADER_NOT_AVAILABLE", true, "The partition is not available yet (being created or reopened).";
     /// The request timed out.
     RequestTimedOut = 7, "REQUEST_TIMED_OUT", true, "The request timed out.";
-    /// A batch or record is larger than the topic allows.
-    MessageTooLarge = 10, "MESSAGE_TOO_LARGE", false, "The batch is larger than the topic's max message bytes.";
+    /// The broker is closed or shutting down (e.g. restarting).
+    BrokerNotAvailable = 8, "BROKER_NOT_AVAILABLE", true, "The broker is closed or shutting down; retry, over a new connection if need be.";
+    /// A batch is larger than the topic allows, or (fetch) than a response frame can carry.
+    MessageTooLarge = 10, "MESSAGE_TOO_LARGE", false, "The batch is larger than the topic's max message bytes, or than a fetch response frame can carry.";
     /// Commit metadata is too large.
     OffsetMetadataTooLarge = 12, "OFFSET_METADATA_TOO_LARGE", false, "The offset commit metadata is too large.";
     /// The connection failed before a response arrived (client side).
@@ -220,6 +222,8 @@ mod tests {
         assert_eq!(ErrorCode::GroupIdNotFound.to_i16(), 69);
         assert_eq!(ErrorCode::FencedMemberEpoch.to_i16(), 110);
         assert!(ErrorCode::RequestTimedOut.is_retriable());
+        assert_eq!(ErrorCode::BrokerNotAvailable.to_i16(), 8);
+        assert!(ErrorCode::BrokerNotAvailable.is_retriable());
         assert!(!ErrorCode::MessageTooLarge.is_retriable());
     }
 }

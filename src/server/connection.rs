@@ -8,6 +8,8 @@
 //! to a partition over one connection are appended in the order they
 //! arrived (the simplest rule that keeps an idempotent producer's sequences
 //! in order; parallelism comes from more connections and larger batches).
+//! A produce answered `REQUEST_TIMED_OUT` while its append goes on still
+//! holds the queue until the append ends.
 //!
 //! Backpressure: a [`Budget`] counts the bytes a connection holds — each
 //! request's frame plus room for its response (a fetch reserves its
@@ -288,7 +290,11 @@ async fn produce_loop(ctx: Arc<Ctx>, mut jobs: mpsc::UnboundedReceiver<Job>) {
 
 /// Runs a request and queues its response for the writer.
 async fn execute(ctx: &Ctx, job: Job) {
-    let Outcome { body, error } = dispatch::handle(&ctx.shared, &ctx.closing, job.body).await;
+    let Outcome {
+        body,
+        error,
+        unfinished,
+    } = dispatch::handle(&ctx.shared, &ctx.closing, job.header.api_version, job.body).await;
     let id = job.header.correlation_id;
     let mut out = BytesMut::new();
     match body {
@@ -313,6 +319,10 @@ async fn execute(ctx: &Ctx, job: Job) {
         frame: out.freeze(),
         charge,
     });
+    if let Some(work) = unfinished {
+        // Answered already (timed out); the next produce waits for it.
+        work.await;
+    }
 }
 
 /// Writes responses in arrival order, batching whatever is queued into one

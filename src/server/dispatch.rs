@@ -11,6 +11,7 @@
 use super::{Shared, groups, topics};
 use crate::broker::{self, Broker, BrokerError, OffsetSpec, ProducerIdAndEpoch};
 use crate::log;
+use crate::protocol::wire::Codec;
 use crate::protocol::{
     ApiVersionsResponse, Durability, EARLIEST_TIMESTAMP, ErrorCode, FetchPartitionResponse,
     FetchRequest, FetchResponse, FetchTopicResponse, InitProducerIdRequest, InitProducerIdResponse,
@@ -31,7 +32,15 @@ pub(super) struct Outcome {
     pub body: Result<ResponseBody, ErrorCode>,
     /// The first error code anywhere in the response, for the observer.
     pub error: Option<ErrorCode>,
+    /// Work still running after the response was decided (a produce
+    /// answered `REQUEST_TIMED_OUT` while its append goes on); the
+    /// connection's produce queue awaits it before the next produce, so
+    /// produces stay in order.
+    pub unfinished: Option<Unfinished>,
 }
+
+/// A running task the response does not wait for.
+pub(super) type Unfinished = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Remembers the first error code a response carries.
 #[derive(Debug, Default)]
@@ -101,12 +110,14 @@ where
         Ok((body, error)) => Outcome {
             body: Ok(body),
             error,
+            unfinished: None,
         },
         Err(e) => {
             tracing::error!(error = %e, "request handler failed");
             Outcome {
                 body: Err(ErrorCode::UnknownServerError),
                 error: Some(ErrorCode::UnknownServerError),
+                unfinished: None,
             }
         }
     }
@@ -122,14 +133,17 @@ fn inline<R: Into<ResponseBody>>(
     Outcome {
         body: Ok(body),
         error: first.0,
+        unfinished: None,
     }
 }
 
-/// Answers one request. `closing` turns true when the connection or the
-/// server is closing: a waiting fetch then answers at once with what is there.
+/// Answers one request, whose response will be encoded at `version`.
+/// `closing` turns true when the connection or the server is closing: a
+/// waiting fetch then answers at once with what is there.
 pub(super) async fn handle(
     shared: &Shared,
     closing: &watch::Receiver<bool>,
+    version: i16,
     body: RequestBody,
 ) -> Outcome {
     let b = &shared.broker;
@@ -137,6 +151,7 @@ pub(super) async fn handle(
         RequestBody::ApiVersions(_) => Outcome {
             body: Ok(ApiVersionsResponse::supported(ErrorCode::None).into()),
             error: None,
+            unfinished: None,
         },
         RequestBody::CreateTopics(r) => blocking(b, move |b, e| topics::create(b, r, e)).await,
         RequestBody::DeleteTopics(r) => blocking(b, move |b, e| topics::delete(b, r, e)).await,
@@ -145,13 +160,14 @@ pub(super) async fn handle(
         RequestBody::CreatePartitions(r) => {
             blocking(b, move |b, e| topics::create_partitions(b, r, e)).await
         }
-        RequestBody::Produce(r) => blocking(b, move |b, e| produce(b, r, e)).await,
+        RequestBody::Produce(r) => produce_within_timeout(b, r).await,
         RequestBody::Fetch(r) => {
             let mut first = FirstError::default();
-            let body = fetch(shared, closing, r, &mut first).await;
+            let body = fetch(shared, closing, version, r, &mut first).await;
             Outcome {
                 body: Ok(body.into()),
                 error: first.0,
+                unfinished: None,
             }
         }
         RequestBody::ListOffsets(r) => blocking(b, move |b, e| list_offsets(b, r, e)).await,
@@ -180,8 +196,64 @@ fn durability(d: Durability) -> log::Durability {
     }
 }
 
-/// Appends each partition's raw batches in request order. `timeout_ms` is
-/// not enforced: an append is not abandoned halfway once started.
+/// Runs a produce; an `fsync` produce not done within its `timeout_ms`
+/// (≥ 0; negative: no limit) is answered `REQUEST_TIMED_OUT` for every
+/// partition, as Kafka answers an `acks=all` produce whose acknowledgement
+/// did not come in time. An append cannot be abandoned halfway, so it goes
+/// on: a timed-out produce may still be stored, in part or whole (as in
+/// Kafka), and an idempotent producer's retry is recognised as a duplicate.
+/// The timeout counts from the start of the append, not time spent queued
+/// behind earlier produces of the connection. Durabilities `none` and
+/// `written` wait on no fsync and are answered when appended.
+async fn produce_within_timeout(b: &Broker, req: ProduceRequest) -> Outcome {
+    let limit = match (req.durability, u64::try_from(req.timeout_ms)) {
+        (Durability::Fsync, Ok(ms)) => Duration::from_millis(ms),
+        _ => return blocking(b, move |b, e| produce(b, req, e)).await,
+    };
+    let timed_out = timed_out_response(&req, req.timeout_ms);
+    let broker = b.clone();
+    let mut work = Box::pin(async move { blocking(&broker, move |b, e| produce(b, req, e)).await });
+    match tokio::time::timeout(limit, &mut work).await {
+        Ok(outcome) => outcome,
+        Err(_elapsed) => Outcome {
+            body: Ok(timed_out.into()),
+            error: Some(ErrorCode::RequestTimedOut),
+            unfinished: Some(Box::pin(async move {
+                let _ = work.await;
+            })),
+        },
+    }
+}
+
+/// Every partition of `req` answered `REQUEST_TIMED_OUT`.
+fn timed_out_response(req: &ProduceRequest, timeout_ms: i32) -> ProduceResponse {
+    let message = format!(
+        "not stored durably within timeout_ms = {timeout_ms}; the append goes on and may still be stored"
+    );
+    ProduceResponse {
+        topics: req
+            .topics
+            .iter()
+            .map(|t| ProduceTopicResponse {
+                name: t.name.clone(),
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| ProducePartitionResponse {
+                        partition: p.partition,
+                        error_code: ErrorCode::RequestTimedOut,
+                        base_offset: -1,
+                        log_append_time_ms: -1,
+                        log_start_offset: -1,
+                        error_message: Some(message.clone()),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// Appends each partition's raw batches in request order.
 fn produce(b: &Broker, req: ProduceRequest, first: &mut FirstError) -> ProduceResponse {
     let d = durability(req.durability);
     let topics = req
@@ -230,6 +302,7 @@ fn produce(b: &Broker, req: ProduceRequest, first: &mut FirstError) -> ProduceRe
 async fn fetch(
     shared: &Shared,
     closing: &watch::Receiver<bool>,
+    version: i16,
     req: FetchRequest,
     first: &mut FirstError,
 ) -> FetchResponse {
@@ -284,10 +357,84 @@ async fn fetch(
             name: t.name,
         })
         .collect();
-    FetchResponse {
+    let mut response = FetchResponse {
         error_code: ErrorCode::None,
         topics,
+    };
+    fit_to_frame(&mut response, version, shared.config.max_frame, first);
+    response
+}
+
+/// Bytes of a response header: correlation id and error code.
+const RESPONSE_HEADER: usize = 4 + 2;
+
+/// Keeps a fetch response within `max_frame`, which the broker alone does
+/// not: it returns at least one whole batch per partition even past the
+/// sizes asked for (as Kafka does), and a stored batch may be larger than a
+/// frame (`max_batch_bytes` is 16 MiB by default, in-process produces are
+/// not bound by the frame, and the frame maximum is 8 MiB).
+///
+/// In request order, each partition keeps the whole batches that fit in
+/// the room left. A partition whose first batch would not fit even in a
+/// response carrying nothing else is answered `MESSAGE_TOO_LARGE`, with
+/// its high watermark and log start, instead of a frame the client would
+/// refuse (closing the connection); one whose first batch fits alone but
+/// not in the room left comes back empty, to be fetched again.
+fn fit_to_frame(
+    response: &mut FetchResponse,
+    version: i16,
+    max_frame: usize,
+    first: &mut FirstError,
+) {
+    let mut records = Vec::new();
+    for t in &mut response.topics {
+        for p in &mut t.partitions {
+            records.push(std::mem::take(&mut p.records));
+        }
     }
+    if records.iter().all(bytes::Bytes::is_empty) {
+        return;
+    }
+    // Everything but the records: the body with every records field empty.
+    let mut probe = bytes::BytesMut::new();
+    response.encode(version, &mut probe);
+    let alone = max_frame.saturating_sub(RESPONSE_HEADER + probe.len());
+    let mut room = alone;
+    let mut records = records.into_iter();
+    for p in response.topics.iter_mut().flat_map(|t| &mut t.partitions) {
+        let Some(data) = records.next() else { break };
+        if data.len() <= room {
+            room -= data.len();
+            p.records = data;
+        } else if first_batch_len(&data) > alone {
+            p.error_code = first.note(ErrorCode::MessageTooLarge);
+        } else {
+            let keep = whole_batches_within(&data, room);
+            room -= keep;
+            p.records = data.slice(..keep);
+        }
+    }
+}
+
+/// Size of the first batch in `data` (all of `data` if no header parses).
+fn first_batch_len(data: &[u8]) -> usize {
+    match BatchHeader::parse(data) {
+        Ok(Some(h)) => h.total_len(),
+        _ => data.len(),
+    }
+}
+
+/// Length of the longest run of whole batches at the start of `data` that fits in `room`.
+fn whole_batches_within(data: &[u8], room: usize) -> usize {
+    let mut at = 0;
+    while let Ok(Some(h)) = BatchHeader::parse(&data[at..]) {
+        let end = at + h.total_len();
+        if end > room || end > data.len() {
+            break;
+        }
+        at = end;
+    }
+    at
 }
 
 fn fetched(

@@ -29,6 +29,8 @@
 
 mod connection;
 mod dispatch;
+#[cfg(test)]
+mod error_codes;
 mod groups;
 mod topics;
 
@@ -47,7 +49,8 @@ use tokio::task::{JoinHandle, JoinSet};
 #[derive(Clone)]
 pub struct ServerConfig {
     /// Largest frame payload accepted (requests) and produced (fetch
-    /// responses are cut to fit it). Default 8 MiB.
+    /// responses are cut to fit it at whole batches; a partition whose next
+    /// batch alone is larger gets `MESSAGE_TOO_LARGE`). Default 8 MiB.
     pub max_frame: usize,
     /// Most connections served at once. A connection accepted over the limit
     /// is closed at once (the peer sees EOF) rather than left waiting, so a

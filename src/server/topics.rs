@@ -194,6 +194,7 @@ pub(super) fn describe(
     req: DescribeTopicsRequest,
     first: &mut FirstError,
 ) -> DescribeTopicsResponse {
+    // Null: every topic, internal ones included (Kafka's Metadata rule; docs/protocol.md).
     let names = req.names.unwrap_or_else(|| b.list_topics(true));
     let topics = names
         .into_iter()
