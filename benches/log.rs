@@ -167,7 +167,10 @@ fn recovery(c: &mut Criterion) {
     // recovery point, so every open scans (and CRC-checks) the whole GiB —
     // the worst case. With rolled segments only the tail past the last roll
     // would be scanned.
-    let config = LogConfig { segment_bytes: 2 << 30, ..LogConfig::default() };
+    let config = LogConfig {
+        segment_bytes: 2 << 30,
+        ..LogConfig::default()
+    };
     let log = open(dir.path(), config.clone());
     fill(&log, 1 << 30);
     drop(log);
