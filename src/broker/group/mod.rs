@@ -104,6 +104,18 @@ pub(crate) struct Groups {
 }
 
 impl Groups {
+    /// The live state of `group`.
+    ///
+    /// # Errors
+    /// [`BrokerError::UnknownGroup`] if there is none.
+    fn get_mut(&mut self, group: &str) -> Result<&mut Group, BrokerError> {
+        self.groups
+            .get_mut(group)
+            .ok_or_else(|| BrokerError::UnknownGroup {
+                group: group.to_owned(),
+            })
+    }
+
     pub fn apply_offset_record(&mut self, o: OffsetRecord) {
         let group = self.groups.entry(o.group).or_default();
         match o.value {
@@ -290,12 +302,7 @@ impl Broker {
     pub fn heartbeat(&self, group: &str, member_id: &str) -> Result<MemberAssignment, BrokerError> {
         self.check_open()?;
         let mut groups = lock(&self.shared.groups);
-        let g = groups
-            .groups
-            .get_mut(group)
-            .ok_or_else(|| BrokerError::UnknownGroup {
-                group: group.to_owned(),
-            })?;
+        let g = groups.get_mut(group)?;
         let expired = self.expire_locked(g);
         let generation = g.generation;
         let m = g
@@ -324,12 +331,7 @@ impl Broker {
     pub fn leave_group(&self, group: &str, member_id: &str) -> Result<(), BrokerError> {
         self.check_open()?;
         let mut groups = lock(&self.shared.groups);
-        let g = groups
-            .groups
-            .get_mut(group)
-            .ok_or_else(|| BrokerError::UnknownGroup {
-                group: group.to_owned(),
-            })?;
+        let g = groups.get_mut(group)?;
         if g.members.remove(member_id).is_none() {
             return Err(unknown_member(group, member_id));
         }
@@ -455,12 +457,7 @@ impl Broker {
     /// [`BrokerError::UnknownGroup`].
     pub fn describe_group(&self, group: &str) -> Result<GroupDescription, BrokerError> {
         let mut groups = lock(&self.shared.groups);
-        let g = groups
-            .groups
-            .get_mut(group)
-            .ok_or_else(|| BrokerError::UnknownGroup {
-                group: group.to_owned(),
-            })?;
+        let g = groups.get_mut(group)?;
         self.expire_locked(g);
         let topics = self.partition_counts();
         let mut owners: BTreeMap<&TopicPartition, &String> = BTreeMap::new();
@@ -585,12 +582,7 @@ impl Broker {
     /// [`BrokerError::UnknownGroup`], [`BrokerError::GroupNotEmpty`], or a log error.
     pub fn delete_group(&self, group: &str) -> Result<(), BrokerError> {
         let mut groups = lock(&self.shared.groups);
-        let g = groups
-            .groups
-            .get_mut(group)
-            .ok_or_else(|| BrokerError::UnknownGroup {
-                group: group.to_owned(),
-            })?;
+        let g = groups.get_mut(group)?;
         self.expire_locked(g);
         if !g.members.is_empty() {
             return Err(BrokerError::GroupNotEmpty {
