@@ -305,6 +305,33 @@ pub(crate) fn write_record(
     let body = body_len(offset_delta, timestamp_delta, key, value, headers);
     check_len(body)?;
     let start = out.len();
+    put_fields(
+        out,
+        body,
+        timestamp_delta,
+        offset_delta,
+        key,
+        value,
+        headers.len(),
+    );
+    for h in headers {
+        put_nullable(out, Some(h.key.as_bytes()));
+        put_nullable(out, h.value.as_deref());
+    }
+    Ok(out.len() - start)
+}
+
+/// Writes a record's length and every field up to its header count; the
+/// headers follow. `body` is the record's length after the length varint.
+fn put_fields(
+    out: &mut Vec<u8>,
+    body: usize,
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    header_count: usize,
+) {
     out.reserve(varint_len(body as i32) + body);
     put_varint(out, body as i32);
     out.push(0); // attributes
@@ -312,12 +339,7 @@ pub(crate) fn write_record(
     put_varint(out, offset_delta);
     put_nullable(out, key);
     put_nullable(out, value);
-    put_varint(out, headers.len() as i32);
-    for h in headers {
-        put_nullable(out, Some(h.key.as_bytes()));
-        put_nullable(out, h.value.as_deref());
-    }
-    Ok(out.len() - start)
+    put_varint(out, header_count as i32);
 }
 
 /// Appends one record whose headers are given already encoded (`raw_headers`,
@@ -347,14 +369,15 @@ pub(crate) fn write_record_raw(
         + raw_headers.len();
     check_len(body)?;
     let start = out.len();
-    out.reserve(varint_len(body as i32) + body);
-    put_varint(out, body as i32);
-    out.push(0); // attributes
-    put_varlong(out, timestamp_delta);
-    put_varint(out, offset_delta);
-    put_nullable(out, key);
-    put_nullable(out, value);
-    put_varint(out, header_count as i32);
+    put_fields(
+        out,
+        body,
+        timestamp_delta,
+        offset_delta,
+        key,
+        value,
+        header_count,
+    );
     out.extend_from_slice(raw_headers);
     Ok(out.len() - start)
 }
