@@ -204,16 +204,14 @@ impl Broker {
                 partition: p,
                 source,
             };
-            let mut builder = BatchBuilder::new(Compression::None);
-            for &i in &indices {
-                let r = &records[i];
-                let ts = r.timestamp.unwrap_or(now);
-                builder
-                    .append(ts, r.key.as_deref(), r.value.as_deref(), &r.headers)
-                    .map_err(invalid)?;
-                out[i].timestamp = ts;
-            }
-            let mut batch = builder.build().map_err(invalid)?;
+            let mut batch = build_batch(
+                BatchBuilder::new(Compression::None),
+                &records,
+                &indices,
+                now,
+                &mut out,
+            )
+            .map_err(invalid)?;
             let partition = t.partition(p)?;
             let appended = self.append_to(&partition, &mut batch, durability)?;
             for (k, &i) in indices.iter().enumerate() {
@@ -446,4 +444,25 @@ pub(crate) fn group_by_partition(
         by_partition.entry(p).or_default().push(i);
     }
     Ok((by_partition, used_sticky))
+}
+
+/// Builds one batch of `records[indices]`, stamping each record without a
+/// timestamp with `now` and noting the timestamp used in `out`.
+///
+/// # Errors
+/// What the builder reports (an offset or a field out of range).
+pub(crate) fn build_batch(
+    mut builder: BatchBuilder,
+    records: &[ProduceRecord],
+    indices: &[usize],
+    now: i64,
+    out: &mut [RecordMetadata],
+) -> Result<Vec<u8>, record::RecordError> {
+    for &i in indices {
+        let r = &records[i];
+        let ts = r.timestamp.unwrap_or(now);
+        builder.append(ts, r.key.as_deref(), r.value.as_deref(), &r.headers)?;
+        out[i].timestamp = ts;
+    }
+    builder.build()
 }

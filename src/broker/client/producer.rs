@@ -3,7 +3,7 @@
 //! per-partition sequence, and returns where each record landed. Knows the
 //! broker's API only; it is blocking, like the broker's produce.
 
-use crate::broker::produce::group_by_partition;
+use crate::broker::produce::{build_batch, group_by_partition};
 use crate::broker::{
     Broker, BrokerError, PartitionAppend, ProduceRecord, ProducerIdAndEpoch, RecordMetadata, lock,
 };
@@ -139,15 +139,8 @@ impl Producer {
                     partition: p,
                     source,
                 };
-                for &i in chunk {
-                    let r = &records[i];
-                    let ts = r.timestamp.unwrap_or(now);
-                    builder
-                        .append(ts, r.key.as_deref(), r.value.as_deref(), &r.headers)
-                        .map_err(invalid)?;
-                    out[i].timestamp = ts;
-                }
-                let mut batch = builder.build().map_err(invalid)?;
+                let mut batch =
+                    build_batch(builder, &records, chunk, now, &mut out).map_err(invalid)?;
                 let PartitionAppend { base_offset, .. } =
                     self.broker
                         .produce_raw(topic, p, &mut batch, self.config.durability)?;
