@@ -310,3 +310,48 @@ fn a_failed_write_poisons_the_log() {
         Err(logbus::log::LogError::Poisoned { .. })
     ));
 }
+
+/// Regression: rolls do not fsync, so an `fsync` append into the segment a
+/// roll created must first make that file's directory entry durable, even
+/// when the segment it sealed was already durable (here: after a clean
+/// reopen). Found by the model test above.
+#[test]
+fn an_fsynced_append_after_a_roll_survives_a_crash() {
+    for seed in 0..64 {
+        let config = LogConfig {
+            segment_bytes: 700,
+            index_interval_bytes: 150,
+            ..LogConfig::default()
+        };
+        let mut h = Harness {
+            storage: MemoryStorage::new(),
+            clock: ManualClock::new(0),
+            config,
+            log: None,
+            model: Vec::new(),
+            durable: 0,
+            next_tag: 0,
+        };
+        h.open();
+        while h.log().size_bytes() < 560 {
+            h.run(Op::Append {
+                records: 1,
+                fsync: false,
+            });
+        }
+        // After a clean reopen the full segment is durable; the next append
+        // rolls at once, so the only new bytes are in the new segment.
+        h.run(Op::CleanReopen);
+        h.run(Op::Append {
+            records: 5,
+            fsync: false,
+        });
+        assert_eq!(h.log().segment_count(), 2, "the append rolled");
+        h.run(Op::Append {
+            records: 3,
+            fsync: true,
+        });
+        // Checks that every fsynced batch survived.
+        h.run(Op::Crash { seed });
+    }
+}

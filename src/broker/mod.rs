@@ -543,9 +543,13 @@ impl Broker {
         lock(&s.producer_ids).next(&*s.storage, &s.dir, existing)
     }
 
-    /// Deletes out-of-date segments of every partition by its retention and
-    /// expires consumer group members whose session timed out (both read
-    /// the broker's clock). Returns the members expired.
+    /// Deletes out-of-date segments of every partition by its retention,
+    /// fsyncs the segments rolled since the last tick (rolls themselves do
+    /// not fsync, so a crash recovery scans only what rolled since), and
+    /// expires consumer group members whose session timed out (retention
+    /// and sessions read the broker's clock). Returns the members expired.
+    /// It fsyncs: call it off async runtime workers (the server runs it on
+    /// the blocking pool every `tick_interval`).
     ///
     /// # Errors
     /// The first log error met; the other partitions are still processed.
@@ -554,12 +558,15 @@ impl Broker {
         let mut first = None;
         let topics: Vec<Arc<Topic>> = read(&self.shared.topics).values().cloned().collect();
         for topic in topics {
-            if topic.name == OFFSETS_TOPIC {
-                continue;
-            }
             let partitions: Vec<Arc<Partition>> = read(&topic.partitions).clone();
             for p in partitions {
-                if let Err(e) = p.log.apply_retention() {
+                // `__consumer_offsets` keeps every segment: it is compacted, not expired.
+                let retention = if topic.name == OFFSETS_TOPIC {
+                    Ok(Default::default())
+                } else {
+                    p.log.apply_retention()
+                };
+                if let Err(e) = retention.and_then(|_| p.log.flush_sealed()) {
                     first.get_or_insert(BrokerError::from_log(&topic.name, p.index, e));
                 }
             }

@@ -34,7 +34,7 @@ use crate::clock::Clock;
 use crate::record::{self, BatchHeader, RecordBatch, header};
 use bytes::Bytes;
 use error::IoContext;
-use segment::{Segment, read_batches};
+use segment::{Segment, SegmentFiles, read_batches};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use storage::{DirLock, Storage};
@@ -120,6 +120,14 @@ struct Inner {
     tombstones_due: Option<i64>,
     /// Bytes appended since open: the group commit's sequence numbers.
     written: u64,
+    /// Counts truncations, so a flush that raced one does not move the
+    /// recovery point past the cut.
+    truncations: u64,
+    /// Counts rolls, and the rolls whose new file's directory entry is
+    /// known durable: an `fsync` append into a new segment must first sync
+    /// the directory, or a crash could drop the whole file.
+    rolls: u64,
+    rolls_synced: u64,
     poisoned: bool,
 }
 
@@ -150,6 +158,17 @@ impl Inner {
     fn size(&self) -> u64 {
         self.segments.iter().map(|s| s.size).sum()
     }
+}
+
+/// Rolled segments awaiting their fsync, as seen at one moment.
+struct Unsynced {
+    files: Vec<SegmentFiles>,
+    /// The roll count then, if a roll's new file may not be in the
+    /// directory durably yet.
+    rolls: Option<u64>,
+    /// The active segment's base then: the recovery point once they are durable.
+    upto: i64,
+    truncations: u64,
 }
 
 struct SyncState {
@@ -265,7 +284,17 @@ impl Log {
                 let (segment, cut) =
                     Segment::open_recovering(&*storage, &dir, base, interval, allow_gaps)?;
                 scanned += 1;
-                truncated |= cut;
+                // Rolls do not fsync, and the cleaner never touches a segment
+                // above the recovery point, so a scanned segment that ends
+                // short of its successor's base lost its tail in the crash:
+                // what follows is not contiguous and goes too.
+                // Without a checkpoint (lost, or damaged) nothing is known of
+                // what was cleaned: gaps are accepted, as they always were.
+                let short = checkpoint.is_some()
+                    && bases
+                        .get(i + 1)
+                        .is_some_and(|&next| segment.next_offset != next);
+                truncated |= cut || short;
                 segment
             };
             if segments
@@ -303,6 +332,21 @@ impl Log {
         let first_base = segments[0].base_offset;
         let log_end = segments[count - 1].next_offset;
         let log_start_offset = start_hint.max(first_base).min(log_end);
+        let mut recovery_point = recovery_point.min(log_end);
+        if checkpoint.is_none() {
+            // A new log, or one whose checkpoint was lost: make what is
+            // there durable and record it, so from now on every segment
+            // above the recovery point is one the cleaner never touched.
+            for segment in &segments {
+                segment.sync_all()?;
+            }
+            Checkpoint {
+                recovery_point: log_end,
+                log_start_offset,
+            }
+            .write(&*storage, &dir)?;
+            recovery_point = log_end;
+        }
         let first_dirty = CleanerCheckpoint::read(&*storage, &dir)?
             .map_or(0, |c| c.first_dirty)
             .clamp(log_start_offset, log_end);
@@ -310,10 +354,13 @@ impl Log {
             config,
             segments,
             log_start_offset,
-            recovery_point: recovery_point.min(log_end),
+            recovery_point,
             first_dirty,
             tombstones_due: None,
             written: 0,
+            truncations: 0,
+            rolls: 0,
+            rolls_synced: 0,
             poisoned: false,
         };
         Ok(Log {
@@ -479,20 +526,22 @@ impl Log {
             || last_offset - active.base_offset > i64::from(u32::MAX)
     }
 
-    /// Seals the active segment and starts a new one at the log end.
+    /// Seals the active segment and starts a new one at the log end, with
+    /// no fsync (as Kafka rolls): the sealed segment stays above the
+    /// recovery point until a flush ([`Log::flush_sealed`], the group commit
+    /// of an `fsync` append, or `close`) makes it and the new file's
+    /// directory entry durable. So an append at `written` never waits on
+    /// the disk, and neither does a reader waiting for the lock.
     fn roll_locked(&self, inner: &mut Inner) -> Result<(), LogError> {
         let next = inner.log_end_offset();
         let result = (|| {
-            inner.active_mut().seal()?;
+            let active = inner.active_mut();
+            active.finish_time_index()?;
+            active.map_indexes()?;
             let segment = Segment::create(&*self.storage, &self.dir, next)?;
             inner.segments.push(segment);
-            // The sealed segments are durable now: recovery can start here.
-            inner.recovery_point = next;
-            Checkpoint {
-                recovery_point: next,
-                log_start_offset: inner.log_start_offset,
-            }
-            .write(&*self.storage, &self.dir)
+            inner.rolls += 1;
+            Ok(())
         })();
         if result.is_err() {
             inner.poisoned = true;
@@ -536,12 +585,20 @@ impl Log {
             }
             state.syncing = true;
             drop(state);
-            let (file, upto) = {
+            // One snapshot: bytes counted in `upto` are in the active file
+            // or in a segment rolled since the last flush.
+            let (file, upto, sealed) = {
                 let inner = lock(&self.inner);
-                (Arc::clone(&inner.active().log), inner.written)
+                (
+                    Arc::clone(&inner.active().log),
+                    inner.written,
+                    Self::unsynced_sealed(&inner),
+                )
             };
-            // Segments sealed since were synced when they were sealed.
-            let result = file.sync_data();
+            let result = self
+                .sync_sealed(&sealed)
+                .and_then(|()| file.sync_data().context("sync segment", &self.dir));
+            let result = result.and_then(|()| self.advance_recovery_point(&sealed));
             state = lock(&self.sync);
             state.syncing = false;
             match result {
@@ -553,6 +610,84 @@ impl Log {
             }
             self.synced.notify_all();
         }
+    }
+
+    /// The rolled segments not yet fsynced (those at or above the recovery
+    /// point), and the offset the recovery point may move to once they are.
+    fn unsynced_sealed(inner: &Inner) -> Unsynced {
+        let last = inner.segments.len() - 1;
+        Unsynced {
+            files: inner.segments[..last]
+                .iter()
+                .filter(|s| s.next_offset > inner.recovery_point)
+                .map(Segment::files)
+                .collect(),
+            upto: inner.segments[last].base_offset,
+            truncations: inner.truncations,
+            rolls: (inner.rolls > inner.rolls_synced).then_some(inner.rolls),
+        }
+    }
+
+    /// fsyncs rolled segments and then the directory, which holds the
+    /// entries of the files created when they rolled.
+    fn sync_sealed(&self, sealed: &Unsynced) -> Result<(), LogError> {
+        for files in &sealed.files {
+            files.sync_all()?;
+        }
+        if let Some(rolls) = sealed.rolls {
+            self.storage
+                .sync_dir(&self.dir)
+                .context("sync log directory", &self.dir)?;
+            let mut inner = lock(&self.inner);
+            inner.rolls_synced = inner.rolls_synced.max(rolls);
+        }
+        Ok(())
+    }
+
+    /// Records in the checkpoint that everything below `sealed.upto` is
+    /// durable, unless a truncation came in between.
+    fn advance_recovery_point(&self, sealed: &Unsynced) -> Result<(), LogError> {
+        if sealed.files.is_empty() {
+            return Ok(());
+        }
+        let mut inner = lock(&self.inner);
+        if inner.truncations != sealed.truncations || inner.recovery_point >= sealed.upto {
+            return Ok(());
+        }
+        let result = Checkpoint {
+            recovery_point: sealed.upto,
+            log_start_offset: inner.log_start_offset,
+        }
+        .write(&*self.storage, &self.dir);
+        match result {
+            Ok(()) => inner.recovery_point = sealed.upto,
+            Err(_) => inner.poisoned = true,
+        }
+        result
+    }
+
+    /// fsyncs the segments rolled since the last flush and moves the
+    /// recovery point past them, so a crash recovery need not scan them.
+    /// The broker's periodic tick calls it; the active segment is left to
+    /// `fsync` appends and [`Log::flush`].
+    ///
+    /// # Errors
+    /// [`LogError::Poisoned`], or an I/O error, which poisons the log.
+    pub fn flush_sealed(&self) -> Result<(), LogError> {
+        let sealed = {
+            let inner = lock(&self.inner);
+            if inner.poisoned {
+                return Err(self.poisoned_error());
+            }
+            Self::unsynced_sealed(&inner)
+        };
+        let result = self.sync_sealed(&sealed);
+        if result.is_err() {
+            lock(&self.inner).poisoned = true;
+            lock(&self.sync).failed = true;
+        }
+        result?;
+        self.advance_recovery_point(&sealed)
     }
 
     /// Makes everything appended so far durable.
@@ -814,6 +949,7 @@ impl Log {
         let new_end = active.next_offset;
         // Only the (now active) last segment may be written again.
         inner.recovery_point = inner.recovery_point.min(inner.active().base_offset);
+        inner.truncations += 1;
         Checkpoint {
             recovery_point: inner.recovery_point,
             log_start_offset: inner.log_start_offset.min(new_end),
@@ -849,6 +985,9 @@ impl Log {
         let active = inner.active_mut();
         active.finish_time_index()?;
         active.sync_all()?;
+        for files in Self::unsynced_sealed(&inner).files {
+            files.sync_all()?;
+        }
         let log_end = inner.log_end_offset();
         Checkpoint {
             recovery_point: log_end,

@@ -68,6 +68,22 @@ pub(crate) struct Segment {
     tail: &'static str,
 }
 
+/// A segment's three files (`.log`, `.index`, `.timeindex`), detached from
+/// the segment so a rolled one can be fsynced outside the log's lock.
+pub(crate) struct SegmentFiles {
+    files: [(Arc<dyn StorageFile>, PathBuf); 3],
+}
+
+impl SegmentFiles {
+    /// fsyncs all three files.
+    pub fn sync_all(&self) -> Result<(), LogError> {
+        for (file, path) in &self.files {
+            file.sync_data().context("sync segment file", path)?;
+        }
+        Ok(())
+    }
+}
+
 /// What a scan of a segment's bytes found.
 struct Scan {
     valid_end: u64,
@@ -514,6 +530,18 @@ impl Segment {
                 .context("append to time index", &path)?;
         }
         Ok(())
+    }
+
+    /// Handles on the segment's three files, to fsync them later without
+    /// holding the log's lock.
+    pub fn files(&self) -> SegmentFiles {
+        SegmentFiles {
+            files: [
+                (Arc::clone(&self.log), self.path(LOG_SUFFIX)),
+                (Arc::clone(&self.index_file), self.path(INDEX_SUFFIX)),
+                (Arc::clone(&self.time_file), self.path(TIME_INDEX_SUFFIX)),
+            ],
+        }
     }
 
     /// fsyncs the log and both index files.

@@ -3,9 +3,11 @@
 //! Produce, fetch, offsets and producer ids live here; topic and group
 //! administration in `topics.rs` and `groups.rs`.
 //!
-//! Anything that may write (and so fsync) or wait on a broker lock held
-//! during a write runs on tokio's blocking pool; only fetch (page-cache
-//! reads and waiting) and the metadata reads run on the connection's task.
+//! Anything that may fsync runs on tokio's blocking pool; fetch (page-cache
+//! reads and waiting), produce at `none`/`written` to an existing topic
+//! (page-cache writes) and the metadata reads run on the connection's task.
+//! Those may still wait for a log's lock while the tick writes its
+//! checkpoint (one small fsync after a roll or a retention deletion).
 //! Knows the broker's public API and the protocol's messages; no sockets.
 
 use super::{Shared, groups, topics};
@@ -205,9 +207,21 @@ fn durability(d: Durability) -> log::Durability {
 /// The timeout counts from the start of the append, not time spent queued
 /// behind earlier produces of the connection. Durabilities `none` and
 /// `written` wait on no fsync and are answered when appended.
+///
+/// Those run on the connection's task, not the blocking pool: an append at
+/// `written` is a `write` into the page cache and never an fsync (a roll
+/// does not fsync either, see `Log::flush_sealed`), and the two thread
+/// hand-offs cost more than the write: end-to-end p50 0.24 → 0.16 ms,
+/// p99 about halved (`logbus bench e2e --embedded --rate 10000`). A produce
+/// that would auto-create a topic (directories and fsyncs) still goes to
+/// the blocking pool.
 async fn produce_within_timeout(b: &Broker, req: ProduceRequest) -> Outcome {
     let limit = match (req.durability, u64::try_from(req.timeout_ms)) {
         (Durability::Fsync, Ok(ms)) => Duration::from_millis(ms),
+        (Durability::Fsync, Err(_)) => return blocking(b, move |b, e| produce(b, req, e)).await,
+        _ if req.topics.iter().all(|t| b.topic(&t.name).is_ok()) => {
+            return inline(b, move |b, e| produce(b, req, e));
+        }
         _ => return blocking(b, move |b, e| produce(b, req, e)).await,
     };
     let timed_out = timed_out_response(&req, req.timeout_ms);

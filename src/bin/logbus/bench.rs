@@ -3,7 +3,7 @@
 //! a progress bar on a terminal and `--json` for one JSON object on stdout.
 //!
 //! - `produce`: P connections each send pre-built batches of `--batch`
-//!   records to their own partition, up to 8 requests in flight each;
+//!   records to their own partition, `--in-flight` requests (8) at a time;
 //!   latency is per produce request (send → acknowledgement).
 //! - `consume`: fills a topic (untimed), then fetches it all from offset 0,
 //!   checking every batch's CRC and walking its records as a consumer does;
@@ -12,8 +12,12 @@
 //!   came due goes out as one batch, as a lingering producer would), one
 //!   consumer long-polls; latency is a record's creation → the record in the
 //!   consumer's hands, on one clock.
-//! - `loopback`: the reference: raw bytes through a loopback TCP socket
-//!   (tokio sender into a sink), in 1 MiB writes.
+//! - `loopback`: the bandwidth reference: raw bytes through a loopback TCP
+//!   socket (tokio sender into a sink), in 1 MiB writes.
+//! - `rtt`: the latency reference for `e2e`: at `--rate` messages/s, each
+//!   `--record-size` bytes goes through a tokio echo on loopback and back;
+//!   latency is the round trip. `e2e` crosses the loopback twice (produce,
+//!   then fetch) and wakes about as many tasks, so its floor is near this.
 //!
 //! `--embedded` runs a broker (temp directory) and server in this process
 //! on `127.0.0.1:0`; otherwise `--server` names a running broker.
@@ -36,7 +40,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[derive(clap::Args)]
 pub struct Args {
     /// What to measure.
-    #[arg(value_parser = ["produce", "consume", "e2e", "loopback"])]
+    #[arg(value_parser = ["produce", "consume", "e2e", "loopback", "rtt"])]
     mode: String,
     /// Records to send (bytes for `loopback`: records × record size).
     #[arg(long, default_value_t = 1_000_000)]
@@ -50,6 +54,10 @@ pub struct Args {
     /// Records per produce request (one record batch).
     #[arg(long, default_value_t = 100)]
     batch: usize,
+    /// Produce requests each producer keeps in flight (the protocol
+    /// pipelines; Kafka's `max.in.flight.requests.per.connection` is 5).
+    #[arg(long, default_value_t = 8)]
+    in_flight: usize,
     /// When the broker acknowledges: none, written or fsync.
     #[arg(long, default_value = "written", value_parser = parse_durability)]
     durability: Durability,
@@ -62,6 +70,10 @@ pub struct Args {
     /// Run a broker and server in this process (temp directory, 127.0.0.1:0).
     #[arg(long)]
     embedded: bool,
+    /// With --embedded: keep the broker's logs in memory (no disk), to see
+    /// what the protocol and server cost without the page cache.
+    #[arg(long, requires = "embedded")]
+    in_memory: bool,
     /// Broker address (ignored with --embedded).
     #[arg(long, env = "LOGBUS_SERVER", default_value = DEFAULT_SERVER)]
     server: String,
@@ -81,14 +93,19 @@ struct Outcome {
 /// The broker is unreachable or a request fails.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(
-        args.producers > 0 && args.batch > 0 && args.records > 0,
-        "--producers, --batch and --records must be positive"
+        args.producers > 0 && args.batch > 0 && args.records > 0 && args.in_flight > 0,
+        "--producers, --batch, --in-flight and --records must be positive"
     );
     // Keep the embedded broker's directory and server alive for the whole run.
     let mut embedded = None;
-    let server = if args.embedded && args.mode != "loopback" {
+    let server = if args.embedded && !matches!(args.mode.as_str(), "loopback" | "rtt") {
         let dir = tempfile::tempdir()?;
-        let broker = Broker::open(BrokerConfig::dir(dir.path()).auto_create_topics(true))?;
+        let config = if args.in_memory {
+            BrokerConfig::in_memory()
+        } else {
+            BrokerConfig::dir(dir.path())
+        };
+        let broker = Broker::open(config.auto_create_topics(true))?;
         let handle =
             logbus::server::start("127.0.0.1:0", broker.clone(), Default::default()).await?;
         let addr = handle.local_addr().to_string();
@@ -101,6 +118,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "produce" => produce(&args, &server).await?,
         "consume" => consume(&args, &server).await?,
         "e2e" => e2e(&args, &server).await?,
+        "rtt" => rtt(&args).await?,
         _ => loopback(&args).await?,
     };
     if let Some((_dir, broker, handle)) = embedded {
@@ -170,10 +188,9 @@ async fn send_all(
         );
         let mine = requests / args.producers as u64
             + u64::from((p as u64) < requests % args.producers as u64);
-        let batch = args.batch as u64;
+        let (batch, in_flight) = (args.batch as u64, args.in_flight);
         tasks.spawn(async move {
-            // Up to 8 requests in flight on the connection: the protocol pipelines.
-            let window = Arc::new(tokio::sync::Semaphore::new(8));
+            let window = Arc::new(tokio::sync::Semaphore::new(in_flight));
             let mut inflight = tokio::task::JoinSet::new();
             for _ in 0..mine {
                 let permit = Arc::clone(&window).acquire_owned().await?;
@@ -317,7 +334,8 @@ async fn e2e(args: &Args, server: &str) -> anyhow::Result<Outcome> {
                     for r in logbus::client::decode_batches(&p.records, offset)? {
                         let value = r.value.unwrap_or_default();
                         let sent = u64::from_be_bytes(value[..8].try_into()?);
-                        latencies.push(now.saturating_sub(Duration::from_nanos(sent)));
+                        let l = now.saturating_sub(Duration::from_nanos(sent));
+                        latencies.push(l);
                         offset = r.offset + 1;
                     }
                 }
@@ -397,6 +415,62 @@ async fn loopback(args: &Args) -> anyhow::Result<Outcome> {
         bytes: total,
         elapsed: start.elapsed(),
         latencies: Vec::new(),
+    })
+}
+
+async fn rtt(args: &Args) -> anyhow::Result<Outcome> {
+    anyhow::ensure!(args.rate > 0, "--rate must be positive");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    anyhow::ensure!(
+        args.record_size >= 8,
+        "--record-size must hold the 8-byte send time"
+    );
+    let size = args.record_size;
+    let echo = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await?;
+        socket.set_nodelay(true)?;
+        let (mut rd, mut wr) = socket.into_split();
+        tokio::io::copy(&mut rd, &mut wr).await?;
+        anyhow::Ok(())
+    });
+    let socket = tokio::net::TcpStream::connect(addr).await?;
+    socket.set_nodelay(true)?;
+    let (mut rd, mut wr) = socket.into_split();
+    let total = args.records;
+    // One clock for both ends, as in `e2e`.
+    let base = Instant::now();
+    // The reader times each message's return; the sender paces as `e2e` does.
+    let reader = tokio::spawn(async move {
+        let mut latencies = Vec::with_capacity(total as usize);
+        let mut message = vec![0u8; size];
+        for _ in 0..total {
+            rd.read_exact(&mut message).await?;
+            let sent = u64::from_be_bytes(message[..8].try_into()?);
+            latencies.push(base.elapsed().saturating_sub(Duration::from_nanos(sent)));
+        }
+        anyhow::Ok(latencies)
+    });
+    let mut ticker = tokio::time::interval(Duration::from_millis(1));
+    let mut sent = 0u64;
+    let mut message = vec![0u8; size];
+    while sent < total {
+        ticker.tick().await;
+        let due = ((base.elapsed().as_secs_f64() * args.rate as f64) as u64).min(total);
+        while sent < due {
+            message[..8].copy_from_slice(&(base.elapsed().as_nanos() as u64).to_be_bytes());
+            wr.write_all(&message[..size]).await?;
+            sent += 1;
+        }
+    }
+    let latencies = reader.await??;
+    drop(wr);
+    echo.abort();
+    Ok(Outcome {
+        records: total,
+        bytes: total * size as u64,
+        elapsed: base.elapsed(),
+        latencies,
     })
 }
 

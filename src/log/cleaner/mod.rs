@@ -184,7 +184,14 @@ fn cleanable_locked(inner: &Inner, now: i64) -> Result<Cleanable, LogError> {
     let config = &inner.config;
     let sealed = &inner.segments[..inner.segments.len() - 1];
     let first_dirty = inner.first_dirty.max(inner.log_start_offset);
-    let mut uncleanable = inner.active().base_offset;
+    // Only segments below the recovery point are cleaned: recovery treats a
+    // segment above it that ends short of its successor as torn, which a
+    // cleaned segment may legitimately do. `clean_once` flushes first.
+    let first_unflushed = sealed
+        .iter()
+        .find(|s| s.next_offset > inner.recovery_point)
+        .map_or(inner.active().base_offset, |s| s.base_offset);
+    let mut uncleanable = inner.active().base_offset.min(first_unflushed);
     if config.min_compaction_lag_ms > 0 {
         let newest_allowed = now.saturating_sub(config.min_compaction_lag_ms);
         if let Some(s) = sealed
@@ -497,6 +504,8 @@ impl Log {
     ) -> Result<Option<CleanerStats>, LogError> {
         // Rounds of one log are serialised by the `cleaning` lock.
         let _round = lock(&self.cleaning);
+        // Rolled segments become cleanable once durable (see `cleanable_locked`).
+        self.flush_sealed()?;
         let started = Instant::now();
         let now = self.clock.now_ms();
         let Some(plan) = self.plan(now)? else {
