@@ -7,7 +7,8 @@
 //!   latency is per produce request (send → acknowledgement).
 //! - `consume`: fills a topic (untimed), then fetches it all from offset 0,
 //!   checking every batch's CRC and walking its records as a consumer does;
-//!   latency is per fetch request.
+//!   the next fetch is sent before a response's records are walked (one
+//!   fetch in flight, as Kafka's consumer prefetches); latency is per fetch.
 //! - `e2e`: one producer sends `--rate` records/s (every millisecond, what
 //!   came due goes out as one batch, as a lingering producer would), one
 //!   consumer long-polls; latency is a record's creation → the record in the
@@ -246,32 +247,31 @@ async fn consume(args: &Args, server: &str) -> anyhow::Result<Outcome> {
     let mut positions: Vec<(i32, i64)> = (0..args.producers as i32).map(|p| (p, 0)).collect();
     let (mut records, mut bytes, mut latencies) = (0u64, 0u64, Vec::new());
     let start = Instant::now();
-    while records < args.records {
-        let request = FetchRequest {
-            max_wait_ms: 1_000,
-            min_bytes: 1,
-            max_bytes: 8 << 20,
-            isolation_level: IsolationLevel::default(),
-            group_id: None,
-            topics: vec![FetchTopic {
-                name: topic.clone(),
-                partitions: positions
-                    .iter()
-                    .map(|&(partition, fetch_offset)| FetchPartition {
-                        partition,
-                        fetch_offset,
-                        partition_max_bytes: 4 << 20,
-                    })
-                    .collect(),
-            }],
-        };
-        let sent = Instant::now();
-        let response = client.fetch(request).await?;
-        latencies.push(sent.elapsed());
-        for p in response.topics.into_iter().flat_map(|t| t.partitions) {
-            let Some(position) = positions.iter_mut().find(|(q, _)| *q == p.partition) else {
-                continue;
-            };
+    let mut next = Some(prefetch(&client, &topic, &positions));
+    while let Some(fetch) = next.take() {
+        let (response, latency) = fetch.await??;
+        latencies.push(latency);
+        let partitions: Vec<_> = response
+            .topics
+            .into_iter()
+            .flat_map(|t| t.partitions)
+            .collect();
+        // As Kafka's consumer does, the next fetch goes out before this
+        // response's records are handed over: only batch headers are read.
+        for p in &partitions {
+            if let Some(position) = positions.iter_mut().find(|(q, _)| *q == p.partition) {
+                let mut at = 0;
+                while let Ok(Some(h)) = BatchHeader::parse(&p.records[at..]) {
+                    position.1 = h.next_offset();
+                    at += h.total_len();
+                }
+            }
+        }
+        let fetched: i64 = positions.iter().map(|(_, o)| o).sum();
+        if (fetched as u64) < args.records {
+            next = Some(prefetch(&client, &topic, &positions));
+        }
+        for p in &partitions {
             let mut at = 0;
             while let Ok(Some(h)) = BatchHeader::parse(&p.records[at..]) {
                 let whole = &p.records[at..at + h.total_len()];
@@ -282,7 +282,6 @@ async fn consume(args: &Args, server: &str) -> anyhow::Result<Outcome> {
                     records += 1;
                     bytes += r.value.map_or(0, |v| v.len() as u64);
                 }
-                position.1 = h.next_offset();
                 at += h.total_len();
             }
         }
@@ -295,6 +294,39 @@ async fn consume(args: &Args, server: &str) -> anyhow::Result<Outcome> {
         bytes,
         elapsed,
         latencies,
+    })
+}
+
+/// Sends a fetch from `positions` on its own task; yields the response and
+/// its latency.
+fn prefetch(
+    client: &Client,
+    topic: &str,
+    positions: &[(i32, i64)],
+) -> tokio::task::JoinHandle<anyhow::Result<(logbus::protocol::FetchResponse, Duration)>> {
+    let request = FetchRequest {
+        max_wait_ms: 1_000,
+        min_bytes: 1,
+        max_bytes: 8 << 20,
+        isolation_level: IsolationLevel::default(),
+        group_id: None,
+        topics: vec![FetchTopic {
+            name: topic.to_owned(),
+            partitions: positions
+                .iter()
+                .map(|&(partition, fetch_offset)| FetchPartition {
+                    partition,
+                    fetch_offset,
+                    partition_max_bytes: 4 << 20,
+                })
+                .collect(),
+        }],
+    };
+    let client = client.clone();
+    tokio::spawn(async move {
+        let sent = Instant::now();
+        let response = client.fetch(request).await?;
+        Ok((response, sent.elapsed()))
     })
 }
 
