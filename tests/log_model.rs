@@ -69,6 +69,25 @@ struct Harness {
 const DIR: &str = "/data/topic-0";
 
 impl Harness {
+    /// An empty log with small segments (many rolls), opened.
+    fn new() -> Harness {
+        let mut h = Harness {
+            storage: MemoryStorage::new(),
+            clock: ManualClock::new(0),
+            config: LogConfig {
+                segment_bytes: 700,
+                index_interval_bytes: 150,
+                ..LogConfig::default()
+            },
+            log: None,
+            model: Vec::new(),
+            durable: 0,
+            next_tag: 0,
+        };
+        h.open();
+        h
+    }
+
     fn open(&mut self) {
         let storage: Arc<dyn Storage> = Arc::new(self.storage.clone());
         self.log = Some(
@@ -238,17 +257,7 @@ proptest! {
 
     #[test]
     fn log_matches_a_vec_model_through_crashes(ops in proptest::collection::vec(op(), 1..60)) {
-        let config = LogConfig { segment_bytes: 700, index_interval_bytes: 150, ..LogConfig::default() };
-        let mut h = Harness {
-            storage: MemoryStorage::new(),
-            clock: ManualClock::new(0),
-            config,
-            log: None,
-            model: Vec::new(),
-            durable: 0,
-            next_tag: 0,
-        };
-        h.open();
+        let mut h = Harness::new();
         for op in ops {
             h.run(op);
         }
@@ -318,21 +327,7 @@ fn a_failed_write_poisons_the_log() {
 #[test]
 fn an_fsynced_append_after_a_roll_survives_a_crash() {
     for seed in 0..64 {
-        let config = LogConfig {
-            segment_bytes: 700,
-            index_interval_bytes: 150,
-            ..LogConfig::default()
-        };
-        let mut h = Harness {
-            storage: MemoryStorage::new(),
-            clock: ManualClock::new(0),
-            config,
-            log: None,
-            model: Vec::new(),
-            durable: 0,
-            next_tag: 0,
-        };
-        h.open();
+        let mut h = Harness::new();
         while h.log().size_bytes() < 560 {
             h.run(Op::Append {
                 records: 1,
