@@ -23,7 +23,13 @@ struct Serve {
 impl Serve {
     /// Starts `logbus serve` on `dir` with ports 0 and waits for its ready line.
     fn start(dir: &Path) -> Serve {
+        Serve::start_with(dir, &[])
+    }
+
+    /// As [`Serve::start`], with `global` options before the command.
+    fn start_with(dir: &Path, global: &[&str]) -> Serve {
         let mut child = Command::new(BIN)
+            .args(global)
             .args([
                 "serve",
                 "--listen",
@@ -251,8 +257,15 @@ fn client_errors_print_one_line_and_exit_non_zero() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("cannot connect to 127.0.0.1:1"), "{err}");
 
+    let (ok, _, err) = logbus(&["--workers", "0", "topics", "list"], "");
+    assert!(!ok);
+    assert!(err.contains("--workers"), "{err}");
+
     let dir = tempfile::tempdir().unwrap();
-    let serve = Serve::start(dir.path());
+    // One runtime thread serves as well as many.
+    let serve = Serve::start_with(dir.path(), &["--workers", "1"]);
+    let (ok, _, err) = logbus(&["topics", "list", "--server", &serve.native], "");
+    assert!(ok, "{err}");
     let (ok, _, err) = logbus(
         &["topics", "create", "bad/name", "--server", &serve.native],
         "",

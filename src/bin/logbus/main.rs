@@ -33,6 +33,11 @@ const DEFAULT_SERVER: &str = "127.0.0.1:7171";
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Async runtime threads (default: one per core). One thread keeps a
+    /// request's tasks together: the lowest latency at moderate load (see
+    /// `bench e2e` in the README); more give more throughput.
+    #[arg(long, global = true, env = "LOGBUS_WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
+    workers: Option<u16>,
 }
 
 #[derive(Subcommand)]
@@ -63,8 +68,8 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Dump { dir } => dump::dump(&dir),
-        Command::Serve(args) => serve::run(args),
-        other => runtime().and_then(|rt| {
+        Command::Serve(args) => serve::run(args, cli.workers),
+        other => runtime(cli.workers).and_then(|rt| {
             rt.block_on(async {
                 match other {
                     Command::Topics(cmd) => topics::run(cmd).await,
@@ -83,11 +88,14 @@ fn main() {
     }
 }
 
-/// The runtime client commands run on.
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+/// The runtime every command but `dump` runs on, with `workers` threads
+/// (default: tokio's, one per core).
+fn runtime(workers: Option<u16>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        builder.worker_threads(usize::from(n));
+    }
+    Ok(builder.enable_all().build()?)
 }
 
 /// Connects to a broker, naming the address in the error.

@@ -47,11 +47,12 @@ impl ServerObserver for Timings {
     }
 }
 
-/// Runs the broker until SIGINT or SIGTERM.
+/// Runs the broker until SIGINT or SIGTERM, on `workers` runtime threads
+/// (default one per core).
 ///
 /// # Errors
 /// The data directory is locked or unreadable, or an address cannot be bound.
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args, workers: Option<u16>) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -70,7 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .default_partitions(args.default_partitions);
     let broker = Broker::open(config)
         .with_context(|| format!("cannot open the broker on {}", args.data.display()))?;
-    let runtime = super::runtime()?;
+    let runtime = super::runtime(workers)?;
     let result = runtime.block_on(serve(&args, broker.clone()));
     // Closing writes the clean-shutdown markers; it fsyncs, so off the runtime.
     let closed = broker.close().context("closing the broker");
