@@ -339,6 +339,37 @@ async fn a_long_poll_fetch_with_nothing_new_answers_empty_after_max_wait() {
     assert!(r[0].result.as_ref().unwrap().records.is_empty());
 }
 
+/// Regression: every refused batch was `INVALID_RECORD` (87); a Kafka
+/// producer splits a batch only on `MESSAGE_TOO_LARGE` (10), and treats
+/// `CORRUPT_MESSAGE` (2) as retriable.
+#[test]
+fn refused_batches_carry_kafkas_code_for_what_is_wrong() {
+    let broker = memory();
+    let mut config = TopicConfig::default();
+    config.log.max_batch_bytes = 200;
+    broker.create_topic("t", config).unwrap();
+    let mut big = BatchBuilder::new(Compression::None);
+    big.append(0, None, Some(&[7u8; 300]), &[]).unwrap();
+    let err = broker
+        .produce_raw("t", 0, &mut big.build().unwrap(), Durability::Written)
+        .unwrap_err();
+    assert_eq!(err.kafka_code(), 10, "{err}");
+
+    let mut small = BatchBuilder::new(Compression::None);
+    small.append(0, None, Some(b"v"), &[]).unwrap();
+    let mut corrupt = small.build().unwrap();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0xff;
+    let err = broker
+        .produce_raw("t", 0, &mut corrupt, Durability::Written)
+        .unwrap_err();
+    assert_eq!(err.kafka_code(), 2, "{err}");
+    assert_eq!(
+        broker.list_offset("t", 0, OffsetSpec::Latest).unwrap(),
+        Some(0)
+    );
+}
+
 #[test]
 fn list_offsets_answer_earliest_latest_and_by_timestamp() {
     let broker = memory();

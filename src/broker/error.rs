@@ -111,7 +111,9 @@ pub enum BrokerError {
         /// The offset the next record will get.
         log_end_offset: i64,
     },
-    /// A produced batch or record is invalid. Kafka: `CORRUPT_MESSAGE` (2) / `INVALID_RECORD` (87).
+    /// A produced batch or record is invalid. Kafka: `MESSAGE_TOO_LARGE` (10),
+    /// `CORRUPT_MESSAGE` (2), `UNSUPPORTED_COMPRESSION_TYPE` (76) or `INVALID_RECORD` (87)
+    /// by what is wrong (see `kafka_code`).
     #[error("invalid record batch for {topic}-{partition}")]
     InvalidRecord {
         /// The topic.
@@ -315,7 +317,8 @@ impl BrokerError {
         use BrokerError::*;
         match self {
             OffsetOutOfRange { .. } => 1,
-            InvalidRecord { .. } | EmptyProduce { .. } | KeyRequired { .. } => 87,
+            InvalidRecord { source, .. } => invalid_batch_code(source),
+            EmptyProduce { .. } | KeyRequired { .. } => 87,
             UnknownTopic { .. } | UnknownPartition { .. } => 3,
             Timeout { .. } => 7,
             Closed => 8,
@@ -389,5 +392,29 @@ impl BrokerError {
                 source,
             },
         }
+    }
+}
+
+/// Kafka's code for a produced batch the record layer refused, as its
+/// broker answers: too large → `MESSAGE_TOO_LARGE` (10: the producer splits
+/// the batch, never retries it as is); a CRC or structure that does not
+/// hold → `CORRUPT_MESSAGE` (2); an unsupported codec →
+/// `UNSUPPORTED_COMPRESSION_TYPE` (76); records that parse but break the
+/// format's rules (offsets, timestamps, magic) → `INVALID_RECORD` (87).
+fn invalid_batch_code(source: &RecordError) -> i16 {
+    use RecordError::*;
+    match source {
+        BatchTooLarge { .. } | RecordTooLarge { .. } | DecompressedTooLarge { .. } => 10,
+        CrcMismatch { .. }
+        | NegativeLength { .. }
+        | BatchTooSmall { .. }
+        | Truncated { .. }
+        | InvalidRecordCount { .. }
+        | RecordCountMismatch { .. }
+        | MalformedRecord { .. }
+        | TrailingBytes { .. }
+        | Decompression { .. } => 2,
+        UnsupportedCompression { .. } => 76,
+        _ => 87,
     }
 }
