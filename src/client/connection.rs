@@ -11,7 +11,7 @@
 use super::error::ClientError;
 use crate::protocol::{
     ApiKey, ApiVersionsRequest, DEFAULT_MAX_FRAME, ProtocolError, RequestBody, RequestHeader,
-    ResponseBody, decode_frame, decode_response, encode_request, peek_correlation_id,
+    ResponseBody, decode_frame, decode_response, encode_request_parts, peek_correlation_id,
 };
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
@@ -70,7 +70,8 @@ struct Inner {
     versions: HashMap<ApiKey, i16>,
     next_id: AtomicI32,
     pending: Arc<Mutex<Pending>>,
-    out: mpsc::UnboundedSender<Bytes>,
+    /// Request frames, each as the parts [`encode_request_parts`] made.
+    out: mpsc::UnboundedSender<Vec<Bytes>>,
     tasks: [JoinHandle<()>; 2],
 }
 
@@ -228,9 +229,10 @@ impl Client {
             correlation_id: id,
             client_id: inner.config.client_id.clone(),
         };
-        let mut frame = BytesMut::new();
-        encode_request(&header, &body, &mut frame);
-        let size = frame.len() - crate::protocol::frame::LENGTH_PREFIX;
+        // Produced batches stay shared with the caller's `Bytes`: not copied.
+        let frame = encode_request_parts(&header, &body);
+        let size =
+            frame.iter().map(Bytes::len).sum::<usize>() - crate::protocol::frame::LENGTH_PREFIX;
         if size > inner.config.max_frame {
             return Err(ClientError::RequestTooLarge {
                 api,
@@ -253,7 +255,7 @@ impl Client {
                 },
             );
         }
-        if inner.out.send(frame.freeze()).is_err() {
+        if inner.out.send(frame).is_err() {
             lock(&inner.pending).waiters.remove(&id);
             return Err(ClientError::Closed);
         }
@@ -272,7 +274,7 @@ impl Client {
 
 async fn write_loop(
     wr: OwnedWriteHalf,
-    mut queue: mpsc::UnboundedReceiver<Bytes>,
+    mut queue: mpsc::UnboundedReceiver<Vec<Bytes>>,
     pending: Arc<Mutex<Pending>>,
 ) {
     let mut w = BufWriter::with_capacity(64 * 1024, wr);
@@ -280,9 +282,13 @@ async fn write_loop(
         let mut next = Some(first);
         let mut written = 0;
         while let Some(frame) = next.take() {
-            written += frame.len();
-            if w.write_all(&frame).await.is_err() {
-                break 'out;
+            // Small parts gather in the buffer; a part as large as the
+            // buffer is written straight from where it lies.
+            for part in &frame {
+                written += part.len();
+                if w.write_all(part).await.is_err() {
+                    break 'out;
+                }
             }
             // Coalesce queued requests into one flush, up to ~1 MiB.
             if written < (1 << 20) {

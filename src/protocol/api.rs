@@ -5,11 +5,11 @@
 //! never reused for another api. Adding a version means raising `max` here
 //! and branching on `version` in that api's messages.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::ProtocolError;
 use super::messages::*;
-use super::wire::Codec;
+use super::wire::{Codec, Encoder};
 
 macro_rules! apis {
     ($( $(#[$doc:meta])* $variant:ident = $key:literal, $min:literal..=$max:literal, $req:ident, $resp:ident; )*) => {
@@ -76,7 +76,7 @@ macro_rules! apis {
             ///
             /// # Panics
             /// As [`Codec::encode`], for values the wire cannot express.
-            pub fn encode(&self, version: i16, out: &mut BytesMut) {
+            pub fn encode(&self, version: i16, out: &mut Encoder) {
                 match self {
                     $( RequestBody::$variant(body) => body.encode(version, out), )*
                 }
@@ -107,7 +107,7 @@ macro_rules! apis {
             ///
             /// # Panics
             /// As [`Codec::encode`], for values the wire cannot express.
-            pub fn encode(&self, version: i16, out: &mut BytesMut) {
+            pub fn encode(&self, version: i16, out: &mut Encoder) {
                 match self {
                     $( ResponseBody::$variant(body) => body.encode(version, out), )*
                 }

@@ -4,10 +4,10 @@
 //! knows Kafka reads them at once and the Kafka listener can pass them
 //! through. This file knows nothing of which api returns which code.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 
 use super::error::ProtocolError;
-use super::wire::Codec;
+use super::wire::{Codec, Encoder};
 
 macro_rules! error_codes {
     ($( $(#[$doc:meta])* $variant:ident = $code:literal, $name:literal, $retriable:literal, $meaning:literal; )*) => {
@@ -186,7 +186,7 @@ impl std::fmt::Display for ErrorCode {
 
 impl Codec for ErrorCode {
     const MIN_LEN: usize = 2;
-    fn encode(&self, _version: i16, out: &mut BytesMut) {
+    fn encode(&self, _version: i16, out: &mut Encoder) {
         out.put_i16(self.to_i16());
     }
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, ProtocolError> {

@@ -13,6 +13,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::error::ProtocolError;
+use super::wire::Encoder;
 
 /// Size of the length prefix.
 pub const LENGTH_PREFIX: usize = 4;
@@ -62,18 +63,31 @@ pub fn encode_frame(payload: &[u8], out: &mut BytesMut) {
     out.put_slice(payload);
 }
 
-/// Appends one frame whose payload `write` produces in place, so a message is
-/// encoded straight into the output buffer without an intermediate copy.
+/// One frame whose payload `write` produces, as parts to write in order
+/// (see [`Encoder`]): a record batch in the payload stays shared with the
+/// value that held it instead of being copied into the frame.
 ///
 /// # Panics
 /// If the payload grows past `u32::MAX` bytes.
-pub fn write_frame(out: &mut BytesMut, write: impl FnOnce(&mut BytesMut)) {
-    let start = out.len();
+pub fn frame_parts(write: impl FnOnce(&mut Encoder)) -> Vec<Bytes> {
+    let mut out = Encoder::new();
     out.put_u32(0);
-    write(out);
-    let size = out.len() - start - LENGTH_PREFIX;
+    write(&mut out);
+    let size = out.encoded_len() - LENGTH_PREFIX;
     let size = u32::try_from(size).expect("frame payload exceeds u32::MAX bytes");
-    out[start..start + LENGTH_PREFIX].copy_from_slice(&size.to_be_bytes());
+    out.first_mut()[..LENGTH_PREFIX].copy_from_slice(&size.to_be_bytes());
+    out.into_parts()
+}
+
+/// Appends one frame whose payload `write` produces to `out`, contiguous
+/// (its parts copied in).
+///
+/// # Panics
+/// If the payload grows past `u32::MAX` bytes.
+pub fn write_frame(out: &mut BytesMut, write: impl FnOnce(&mut Encoder)) {
+    for part in frame_parts(write) {
+        out.put_slice(&part);
+    }
 }
 
 #[cfg(test)]
@@ -133,6 +147,27 @@ mod tests {
             decode_frame(&mut buf, 32),
             Err(ProtocolError::FrameTooLarge { size: 33, max: 32 })
         ));
+    }
+
+    #[test]
+    fn a_long_byte_string_stays_a_shared_part_and_the_prefix_counts_it() {
+        let batch = Bytes::from(vec![7u8; super::super::wire::SHARE_MIN]);
+        let parts = frame_parts(|o| {
+            o.put_u8(1);
+            o.put_shared(&batch);
+            o.put_u8(2);
+        });
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[1].as_ptr(), batch.as_ptr(), "the batch was copied");
+        let mut whole = BytesMut::new();
+        for p in &parts {
+            whole.put_slice(p);
+        }
+        let payload = decode_frame(&mut whole, DEFAULT_MAX_FRAME)
+            .unwrap()
+            .unwrap();
+        assert_eq!(payload.len(), batch.len() + 2);
+        assert_eq!((payload[0], payload[payload.len() - 1]), (1, 2));
     }
 
     #[test]

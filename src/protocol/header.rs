@@ -30,7 +30,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use super::ErrorCode;
 use super::api::{ApiKey, RequestBody, ResponseBody};
 use super::error::{MalformedReason, ProtocolError};
-use super::frame::write_frame;
+use super::frame::{frame_parts, write_frame};
 use super::messages::ApiVersionsResponse;
 use super::wire::Codec;
 
@@ -128,24 +128,35 @@ pub fn decode_request(mut frame: Bytes) -> Result<(RequestHeader, RequestBody), 
     Ok((header, body))
 }
 
-/// Appends a request to `out` as one complete frame (length prefix included).
+/// Encodes a request as one complete frame (length prefix included), as
+/// parts to write in order: produced record batches are shared, not copied.
 ///
 /// # Panics
 /// If `header.api_key` is not `body`'s api, or a value cannot be expressed
 /// on the wire (see [`Codec::encode`]).
-pub fn encode_request(header: &RequestHeader, body: &RequestBody, out: &mut BytesMut) {
+pub fn encode_request_parts(header: &RequestHeader, body: &RequestBody) -> Vec<Bytes> {
     assert_eq!(
         header.api_key,
         body.api_key(),
         "header and body name different apis"
     );
-    write_frame(out, |out| {
+    frame_parts(|out| {
         out.put_i16(header.api_key.to_i16());
         out.put_i16(header.api_version);
         out.put_i32(header.correlation_id);
         header.client_id.encode(0, out);
         body.encode(header.api_version, out);
-    });
+    })
+}
+
+/// Appends a request to `out` as one contiguous frame.
+///
+/// # Panics
+/// As [`encode_request_parts`].
+pub fn encode_request(header: &RequestHeader, body: &RequestBody, out: &mut BytesMut) {
+    for part in encode_request_parts(header, body) {
+        out.put_slice(&part);
+    }
 }
 
 /// Reads the correlation id at the front of a response payload, so a client
@@ -212,17 +223,28 @@ pub fn decode_response(
     Ok((header, ResponseBody::decode(api_key, version, frame)?))
 }
 
-/// Appends a response to `out` as one complete frame, with a `NONE` header
-/// error code; `version` is the request's.
+/// Encodes a response as one complete frame with a `NONE` header error
+/// code, as parts to write in order: fetched record batches are shared, not
+/// copied. `version` is the request's.
 ///
 /// # Panics
 /// If a value cannot be expressed on the wire (see [`Codec::encode`]).
-pub fn encode_response(correlation_id: i32, version: i16, body: &ResponseBody, out: &mut BytesMut) {
-    write_frame(out, |out| {
+pub fn encode_response_parts(correlation_id: i32, version: i16, body: &ResponseBody) -> Vec<Bytes> {
+    frame_parts(|out| {
         out.put_i32(correlation_id);
         out.put_i16(ErrorCode::None.to_i16());
         body.encode(version, out);
-    });
+    })
+}
+
+/// Appends a response to `out` as one contiguous frame.
+///
+/// # Panics
+/// As [`encode_response_parts`].
+pub fn encode_response(correlation_id: i32, version: i16, body: &ResponseBody, out: &mut BytesMut) {
+    for part in encode_response_parts(correlation_id, version, body) {
+        out.put_slice(&part);
+    }
 }
 
 /// Appends the refusal of a request whose api key or version this build does

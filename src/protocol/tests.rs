@@ -12,8 +12,12 @@ use super::*;
 /// encoding, and that `MIN_LEN` is a lower bound (the array allocation bound
 /// relies on it never overestimating).
 fn round_trip<T: Codec + PartialEq + std::fmt::Debug>(value: &T) -> Result<(), TestCaseError> {
+    let mut encoder = Encoder::new();
+    value.encode(0, &mut encoder);
     let mut out = BytesMut::new();
-    value.encode(0, &mut out);
+    for part in encoder.into_parts() {
+        out.put_slice(&part);
+    }
     let encoded_len = out.len();
     prop_assert!(
         encoded_len >= T::MIN_LEN,
@@ -354,6 +358,80 @@ fn produce_records_are_slices_of_the_frame_not_copies() {
     };
     let records = &decoded.topics[0].partitions[0].records;
     assert!(range.contains(&records.as_ptr()), "records were copied");
+}
+
+/// Large record batches travel as parts of their own: encoding copies
+/// neither a produced nor a fetched batch, and the parts decode to the value.
+#[test]
+fn large_batches_are_shared_parts_of_the_frame_not_copies() {
+    let batch = Bytes::from(vec![9u8; 100 * 1024]);
+    let request = RequestBody::Produce(ProduceRequest {
+        durability: Durability::Written,
+        timeout_ms: 1000,
+        topics: vec![ProduceTopic {
+            name: "t".into(),
+            partitions: vec![ProducePartition {
+                partition: 0,
+                records: batch.clone(),
+            }],
+        }],
+    });
+    let response = ResponseBody::Fetch(FetchResponse {
+        error_code: ErrorCode::None,
+        topics: vec![FetchTopicResponse {
+            name: "t".into(),
+            partitions: vec![
+                FetchPartitionResponse {
+                    partition: 0,
+                    error_code: ErrorCode::None,
+                    high_watermark: 7,
+                    log_start_offset: 0,
+                    records: batch.clone(),
+                },
+                FetchPartitionResponse {
+                    partition: 1,
+                    error_code: ErrorCode::None,
+                    high_watermark: 3,
+                    log_start_offset: 1,
+                    records: batch.slice(..10),
+                },
+            ],
+        }],
+    });
+    let header = RequestHeader {
+        api_key: ApiKey::Produce,
+        api_version: 0,
+        correlation_id: 5,
+        client_id: Some("c".into()),
+    };
+    let parts = encode_request_parts(&header, &request);
+    assert!(
+        parts.iter().any(|p| p.as_ptr() == batch.as_ptr()),
+        "produced batch copied"
+    );
+    let mut whole = parts.iter().fold(BytesMut::new(), |mut b, p| {
+        b.put_slice(p);
+        b
+    });
+    let payload = decode_frame(&mut whole, DEFAULT_MAX_FRAME)
+        .unwrap()
+        .unwrap();
+    assert_eq!(decode_request(payload).unwrap(), (header, request));
+
+    let parts = encode_response_parts(5, 0, &response);
+    assert!(
+        parts.iter().any(|p| p.as_ptr() == batch.as_ptr()),
+        "fetched batch copied"
+    );
+    let mut whole = parts.iter().fold(BytesMut::new(), |mut b, p| {
+        b.put_slice(p);
+        b
+    });
+    let payload = decode_frame(&mut whole, DEFAULT_MAX_FRAME)
+        .unwrap()
+        .unwrap();
+    let (_, decoded) = decode_response(payload, ApiKey::Fetch, 0).unwrap();
+    assert_eq!(decoded, response);
 }
 
 #[test]

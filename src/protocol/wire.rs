@@ -21,8 +21,86 @@
 //! ```
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use std::ops::{Deref, DerefMut};
 
 use super::error::{MalformedReason, ProtocolError};
+
+/// Byte strings at least this long are shared with the frame, not copied:
+/// below it a copy costs less than one more part to write.
+pub const SHARE_MIN: usize = 16 * 1024;
+
+/// What messages encode into: a frame's bytes in order as parts. Fixed-size
+/// fields and short strings are copied into the current buffer (the
+/// encoder derefs to it, so codecs write with plain `BufMut` calls); byte
+/// strings of [`SHARE_MIN`] bytes or more (record batches) become parts of
+/// their own, shared with the value that holds them, so a fetched or
+/// produced batch is never copied into a frame.
+#[derive(Debug, Default)]
+pub struct Encoder {
+    /// The parts before the current buffer; the first stays mutable so a
+    /// frame's length prefix can be patched in at the end.
+    head: Option<BytesMut>,
+    parts: Vec<Bytes>,
+    buf: BytesMut,
+}
+
+impl Deref for Encoder {
+    type Target = BytesMut;
+    fn deref(&self) -> &BytesMut {
+        &self.buf
+    }
+}
+
+impl DerefMut for Encoder {
+    fn deref_mut(&mut self) -> &mut BytesMut {
+        &mut self.buf
+    }
+}
+
+impl Encoder {
+    /// An empty encoder.
+    pub fn new() -> Encoder {
+        Encoder::default()
+    }
+
+    /// Appends `b`: shared as a part of its own if long, else copied.
+    pub fn put_shared(&mut self, b: &Bytes) {
+        if b.len() < SHARE_MIN {
+            self.buf.put_slice(b);
+            return;
+        }
+        let before = self.buf.split();
+        if self.head.is_none() {
+            self.head = Some(before);
+        } else if !before.is_empty() {
+            self.parts.push(before.freeze());
+        }
+        self.parts.push(b.clone());
+    }
+
+    /// Bytes encoded so far, across all parts.
+    pub fn encoded_len(&self) -> usize {
+        self.head.as_ref().map_or(0, BytesMut::len)
+            + self.parts.iter().map(Bytes::len).sum::<usize>()
+            + self.buf.len()
+    }
+
+    /// The first part, mutable: where an encoding that began with a
+    /// placeholder patches it.
+    pub fn first_mut(&mut self) -> &mut BytesMut {
+        self.head.as_mut().unwrap_or(&mut self.buf)
+    }
+
+    /// The encoded bytes as parts, in order, none empty.
+    pub fn into_parts(self) -> Vec<Bytes> {
+        let mut out = Vec::with_capacity(self.parts.len() + 2);
+        out.extend(self.head.map(BytesMut::freeze));
+        out.extend(self.parts);
+        out.push(self.buf.freeze());
+        out.retain(|p| !p.is_empty());
+        out
+    }
+}
 
 /// A value with a wire encoding: every message, and every field type in one.
 pub trait Codec: Sized {
@@ -35,7 +113,7 @@ pub trait Codec: Sized {
     /// # Panics
     /// If a string is longer than `i16::MAX` bytes or a byte string or array
     /// longer than `i32::MAX`: such a value cannot be expressed on the wire.
-    fn encode(&self, version: i16, out: &mut BytesMut);
+    fn encode(&self, version: i16, out: &mut Encoder);
 
     /// Reads one value at `version` from the front of `buf`, advancing it.
     ///
@@ -59,7 +137,7 @@ macro_rules! int_codec {
     ($($ty:ty, $len:expr, $put:ident, $get:ident;)*) => {$(
         impl Codec for $ty {
             const MIN_LEN: usize = $len;
-            fn encode(&self, _version: i16, out: &mut BytesMut) {
+            fn encode(&self, _version: i16, out: &mut Encoder) {
                 out.$put(*self);
             }
             fn decode(buf: &mut Bytes, _version: i16) -> Result<Self, ProtocolError> {
@@ -79,7 +157,7 @@ int_codec! {
 
 impl Codec for bool {
     const MIN_LEN: usize = 1;
-    fn encode(&self, _version: i16, out: &mut BytesMut) {
+    fn encode(&self, _version: i16, out: &mut Encoder) {
         out.put_i8(i8::from(*self));
     }
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, ProtocolError> {
@@ -134,7 +212,7 @@ fn put_string(out: &mut BytesMut, s: &str) {
 
 impl Codec for String {
     const MIN_LEN: usize = 2;
-    fn encode(&self, _version: i16, out: &mut BytesMut) {
+    fn encode(&self, _version: i16, out: &mut Encoder) {
         put_string(out, self);
     }
     fn decode(buf: &mut Bytes, _version: i16) -> Result<Self, ProtocolError> {
@@ -144,7 +222,7 @@ impl Codec for String {
 
 impl Codec for Option<String> {
     const MIN_LEN: usize = 2;
-    fn encode(&self, _version: i16, out: &mut BytesMut) {
+    fn encode(&self, _version: i16, out: &mut Encoder) {
         match self {
             Some(s) => put_string(out, s),
             None => out.put_i16(-1),
@@ -161,15 +239,15 @@ fn nullable_bytes(buf: &mut Bytes) -> Result<Option<Bytes>, ProtocolError> {
     Ok(length(buf, raw, 1)?.map(|n| buf.split_to(n)))
 }
 
-fn put_bytes(out: &mut BytesMut, b: &[u8]) {
+fn put_bytes(out: &mut Encoder, b: &Bytes) {
     put_len(b.len(), i32::MAX as usize, "byte string");
     out.put_i32(b.len() as i32);
-    out.put_slice(b);
+    out.put_shared(b);
 }
 
 impl Codec for Bytes {
     const MIN_LEN: usize = 4;
-    fn encode(&self, _version: i16, out: &mut BytesMut) {
+    fn encode(&self, _version: i16, out: &mut Encoder) {
         put_bytes(out, self);
     }
     fn decode(buf: &mut Bytes, _version: i16) -> Result<Self, ProtocolError> {
@@ -179,7 +257,7 @@ impl Codec for Bytes {
 
 impl Codec for Option<Bytes> {
     const MIN_LEN: usize = 4;
-    fn encode(&self, _version: i16, out: &mut BytesMut) {
+    fn encode(&self, _version: i16, out: &mut Encoder) {
         match self {
             Some(b) => put_bytes(out, b),
             None => out.put_i32(-1),
@@ -208,7 +286,7 @@ fn nullable_array<T: Codec>(
     Ok(Some(items))
 }
 
-fn put_array<T: Codec>(items: &[T], version: i16, out: &mut BytesMut) {
+fn put_array<T: Codec>(items: &[T], version: i16, out: &mut Encoder) {
     put_len(items.len(), i32::MAX as usize, "array");
     out.put_i32(items.len() as i32);
     for item in items {
@@ -218,7 +296,7 @@ fn put_array<T: Codec>(items: &[T], version: i16, out: &mut BytesMut) {
 
 impl<T: Codec> Codec for Vec<T> {
     const MIN_LEN: usize = 4;
-    fn encode(&self, version: i16, out: &mut BytesMut) {
+    fn encode(&self, version: i16, out: &mut Encoder) {
         put_array(self, version, out);
     }
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, ProtocolError> {
@@ -229,7 +307,7 @@ impl<T: Codec> Codec for Vec<T> {
 
 impl<T: Codec> Codec for Option<Vec<T>> {
     const MIN_LEN: usize = 4;
-    fn encode(&self, version: i16, out: &mut BytesMut) {
+    fn encode(&self, version: i16, out: &mut Encoder) {
         match self {
             Some(items) => put_array(items, version, out),
             None => out.put_i32(-1),
@@ -246,13 +324,13 @@ macro_rules! optional_codec {
     ($($ty:ty),*) => {$(
         impl $crate::protocol::wire::Codec for Option<$ty> {
             const MIN_LEN: usize = 1;
-            fn encode(&self, version: i16, out: &mut ::bytes::BytesMut) {
+            fn encode(&self, version: i16, out: &mut $crate::protocol::wire::Encoder) {
                 match self {
                     Some(v) => {
-                        ::bytes::BufMut::put_i8(out, 1);
+                        ::bytes::BufMut::put_i8(&mut **out, 1);
                         $crate::protocol::wire::Codec::encode(v, version, out);
                     }
-                    None => ::bytes::BufMut::put_i8(out, 0),
+                    None => ::bytes::BufMut::put_i8(&mut **out, 0),
                 }
             }
             fn decode(
@@ -290,8 +368,8 @@ macro_rules! wire_enum {
 
         impl $crate::protocol::wire::Codec for $name {
             const MIN_LEN: usize = 1;
-            fn encode(&self, _version: i16, out: &mut ::bytes::BytesMut) {
-                ::bytes::BufMut::put_i8(out, *self as i8);
+            fn encode(&self, _version: i16, out: &mut $crate::protocol::wire::Encoder) {
+                ::bytes::BufMut::put_i8(&mut **out, *self as i8);
             }
             fn decode(
                 buf: &mut ::bytes::Bytes,
@@ -340,7 +418,7 @@ macro_rules! wire_struct {
             const MIN_LEN: usize = 0 $( + <$ty as $crate::protocol::wire::Codec>::MIN_LEN )*;
 
             #[allow(unused_variables)]
-            fn encode(&self, version: i16, out: &mut ::bytes::BytesMut) {
+            fn encode(&self, version: i16, out: &mut $crate::protocol::wire::Encoder) {
                 $( $crate::protocol::wire::Codec::encode(&self.$field, version, out); )*
             }
 

@@ -24,7 +24,7 @@ use super::dispatch::{self, Outcome};
 use super::{CloseReason, RequestEvent, Shared};
 use crate::protocol::{
     ApiKey, ErrorCode, ProtocolError, RequestBody, RequestHeader, decode_frame, decode_request,
-    encode_refusal, encode_response, write_frame,
+    encode_refusal, encode_response_parts, frame_parts,
 };
 use bytes::{BufMut, Bytes, BytesMut};
 use std::net::SocketAddr;
@@ -86,9 +86,10 @@ impl Budget {
     }
 }
 
-/// A response frame and the bytes its request was charged.
+/// A response frame (its parts in order: fetched batches are shared with
+/// the log's read, not copied) and the bytes its request was charged.
 struct Outgoing {
-    frame: Bytes,
+    frame: Vec<Bytes>,
     charge: usize,
 }
 
@@ -274,7 +275,7 @@ fn start(
             }
             let charge = out.len();
             let _ = ctx.out.send(Outgoing {
-                frame: out.freeze(),
+                frame: vec![out.freeze()],
                 charge,
             });
             Ok(())
@@ -296,15 +297,15 @@ async fn execute(ctx: &Ctx, job: Job) {
         unfinished,
     } = dispatch::handle(&ctx.shared, &ctx.closing, job.header.api_version, job.body).await;
     let id = job.header.correlation_id;
-    let mut out = BytesMut::new();
-    match body {
-        Ok(body) => encode_response(id, job.header.api_version, &body, &mut out),
+    let frame = match body {
+        Ok(body) => encode_response_parts(id, job.header.api_version, &body),
         // The handler failed: a header-level error with an empty body.
-        Err(code) => write_frame(&mut out, |o| {
+        Err(code) => frame_parts(|o| {
             o.put_i32(id);
             o.put_i16(code.to_i16());
         }),
-    }
+    };
+    let len: usize = frame.iter().map(Bytes::len).sum();
     if let Some(o) = &ctx.shared.config.observer {
         o.on_request(&RequestEvent {
             api_key: job.header.api_key,
@@ -313,12 +314,9 @@ async fn execute(ctx: &Ctx, job: Job) {
             error: error.filter(|c| *c != ErrorCode::None),
         });
     }
-    let charge = job.request_len + out.len();
+    let charge = job.request_len + len;
     ctx.budget.recharge(job.charge, charge);
-    let _ = ctx.out.send(Outgoing {
-        frame: out.freeze(),
-        charge,
-    });
+    let _ = ctx.out.send(Outgoing { frame, charge });
     if let Some(work) = unfinished {
         // Answered already (timed out); the next produce waits for it.
         work.await;
@@ -342,12 +340,19 @@ async fn write_loop(
         while let Some(o) = next.take() {
             charge += o.charge;
             count += 1;
-            written += o.frame.len();
-            if !matches!(
-                tokio::time::timeout(stall, w.write_all(&o.frame)).await,
-                Ok(Ok(()))
-            ) {
-                failed = true;
+            // Small parts gather in the buffer; a part as large as the
+            // buffer is written straight from where it lies.
+            for part in &o.frame {
+                written += part.len();
+                if !matches!(
+                    tokio::time::timeout(stall, w.write_all(part)).await,
+                    Ok(Ok(()))
+                ) {
+                    failed = true;
+                    break;
+                }
+            }
+            if failed {
                 break;
             }
             // Coalesce what is already queued, up to ~1 MiB per flush.

@@ -410,9 +410,9 @@ fn fit_to_frame(
         return;
     }
     // Everything but the records: the body with every records field empty.
-    let mut probe = bytes::BytesMut::new();
+    let mut probe = crate::protocol::Encoder::new();
     response.encode(version, &mut probe);
-    let alone = max_frame.saturating_sub(RESPONSE_HEADER + probe.len());
+    let alone = max_frame.saturating_sub(RESPONSE_HEADER + probe.encoded_len());
     let mut room = alone;
     let mut records = records.into_iter();
     for p in response.topics.iter_mut().flat_map(|t| &mut t.partitions) {

@@ -5,10 +5,10 @@
 //! fenced member's commit (design §6); an admin commit outside any
 //! generation sends an empty member id and generation -1.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 
 use super::TopicPartitions;
-use crate::protocol::wire::{Codec, wire_struct};
+use crate::protocol::wire::{Codec, Encoder, wire_struct};
 use crate::protocol::{ErrorCode, MalformedReason, ProtocolError};
 
 /// `ListOffsets` timestamp asking for the log start offset.
@@ -211,7 +211,7 @@ pub enum ResetTarget {
 impl Codec for ResetTarget {
     const MIN_LEN: usize = 1;
 
-    fn encode(&self, version: i16, out: &mut BytesMut) {
+    fn encode(&self, version: i16, out: &mut Encoder) {
         match *self {
             ResetTarget::Earliest => out.put_i8(0),
             ResetTarget::Latest => out.put_i8(1),
