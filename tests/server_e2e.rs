@@ -269,6 +269,12 @@ async fn three_consumers_read_every_record_in_order_and_a_leaver_partitions_move
     // Everything read was committed: lag 0 everywhere.
     let d = admin.describe_group("readers").await.unwrap();
     assert!(d.offsets[0].partitions.iter().all(|p| p.lag == 0), "{d:?}");
+    // Each member is shown with the host it connected from, as Kafka shows it.
+    assert!(!d.members.is_empty());
+    assert!(
+        d.members.iter().all(|m| m.client_host == "/127.0.0.1"),
+        "{d:?}"
+    );
     for c in consumers {
         c.leave().await.unwrap();
     }

@@ -100,6 +100,8 @@ struct Ctx {
     out: mpsc::UnboundedSender<Outgoing>,
     /// Turns true when the connection stops reading: long polls end early.
     closing: watch::Receiver<bool>,
+    /// The client's address (group members record its host).
+    peer: SocketAddr,
 }
 
 /// A decoded request waiting to run.
@@ -134,6 +136,7 @@ pub(super) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
         budget,
         out: out_tx,
         closing: closing_rx,
+        peer,
     });
     let (produce_tx, produce_rx) = mpsc::unbounded_channel();
     let producer = tokio::spawn(produce_loop(Arc::clone(&ctx), produce_rx));
@@ -295,7 +298,14 @@ async fn execute(ctx: &Ctx, job: Job) {
         body,
         error,
         unfinished,
-    } = dispatch::handle(&ctx.shared, &ctx.closing, job.header.api_version, job.body).await;
+    } = dispatch::handle(
+        &ctx.shared,
+        &ctx.closing,
+        ctx.peer,
+        job.header.api_version,
+        job.body,
+    )
+    .await;
     let id = job.header.correlation_id;
     let frame = match body {
         Ok(body) => encode_response_parts(id, job.header.api_version, &body),

@@ -22,6 +22,7 @@ use crate::protocol::{
     ProduceTopicResponse, RequestBody, ResponseBody,
 };
 use crate::record::{BatchHeader, RecordBatch};
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -145,6 +146,7 @@ fn inline<R: Into<ResponseBody>>(
 pub(super) async fn handle(
     shared: &Shared,
     closing: &watch::Receiver<bool>,
+    peer: SocketAddr,
     version: i16,
     body: RequestBody,
 ) -> Outcome {
@@ -176,7 +178,7 @@ pub(super) async fn handle(
         RequestBody::InitProducerId(r) => blocking(b, move |b, e| init_producer_id(b, r, e)).await,
         // Group calls take the groups lock, which a commit holds while it
         // writes `__consumer_offsets`: all of them go to the blocking pool.
-        RequestBody::JoinGroup(r) => blocking(b, move |b, e| groups::join(b, r, e)).await,
+        RequestBody::JoinGroup(r) => blocking(b, move |b, e| groups::join(b, r, peer, e)).await,
         RequestBody::Heartbeat(r) => blocking(b, move |b, e| groups::heartbeat(b, r, e)).await,
         RequestBody::LeaveGroup(r) => blocking(b, move |b, e| groups::leave(b, r, e)).await,
         RequestBody::OffsetCommit(r) => blocking(b, move |b, e| groups::commit(b, r, e)).await,

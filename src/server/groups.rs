@@ -23,6 +23,7 @@ use crate::protocol::{
     TopicLag, TopicPartitions,
 };
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 /// Partitions grouped by topic, topics and partitions in order.
 pub(super) fn wire_assignment(partitions: &[TopicPartition]) -> Vec<TopicPartitions> {
@@ -78,7 +79,14 @@ fn unknown_partition(topic: &str) -> BrokerError {
 
 /// Joins; `pattern` subscribes by the broker's glob (`*`, `?`) rather than a
 /// full regular expression.
-pub(super) fn join(b: &Broker, req: JoinGroupRequest, first: &mut FirstError) -> JoinGroupResponse {
+/// Joins the member connected from `peer` (recorded as Kafka shows it,
+/// `/127.0.0.1`, for `describe`).
+pub(super) fn join(
+    b: &Broker,
+    req: JoinGroupRequest,
+    peer: SocketAddr,
+    first: &mut FirstError,
+) -> JoinGroupResponse {
     let refused = |code| JoinGroupResponse {
         error_code: code,
         generation_id: -1,
@@ -105,6 +113,7 @@ pub(super) fn join(b: &Broker, req: JoinGroupRequest, first: &mut FirstError) ->
         } else {
             req.client_id
         },
+        client_host: format!("/{}", peer.ip()),
         subscription,
         session_timeout_ms,
         strategy,
@@ -271,8 +280,7 @@ pub(super) fn list(b: &Broker, _: &mut FirstError) -> ListGroupsResponse {
     }
 }
 
-/// Describes a group; `client_host` is empty (the broker does not record
-/// where a member connected from) and `lag` is -1 where nothing is committed.
+/// Describes a group; `lag` is -1 where nothing is committed.
 pub(super) fn describe(
     b: &Broker,
     req: DescribeGroupRequest,
@@ -320,7 +328,7 @@ pub(super) fn describe(
             .map(|m| MemberDescription {
                 member_id: m.member_id.clone(),
                 client_id: m.client_id.clone(),
-                client_host: String::new(),
+                client_host: m.client_host.clone(),
                 assignment: wire_assignment(&m.assignment),
             })
             .collect(),

@@ -61,9 +61,10 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                     .flat_map(|t| t.partitions.iter().map(move |p| format!("{}-{p}", t.topic)))
                     .collect();
                 println!(
-                    "  member {} client={} partitions=[{}]",
+                    "  member {} client={} host={} partitions=[{}]",
                     m.member_id,
                     m.client_id,
+                    m.client_host,
                     assigned.join(", ")
                 );
             }

@@ -128,6 +128,7 @@ impl Consumer {
             group: config.group.clone(),
             member_id: None,
             client_id: config.client_id.clone(),
+            client_host: String::new(),
             subscription: config.subscription.clone(),
             session_timeout_ms: config.session_timeout_ms,
             strategy: config.strategy,

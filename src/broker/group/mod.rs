@@ -38,6 +38,7 @@ use std::time::Duration;
 #[derive(Debug)]
 struct Member {
     client_id: String,
+    client_host: String,
     subscription: Subscription,
     session_timeout_ms: i64,
     last_heartbeat_ms: i64,
@@ -268,6 +269,7 @@ impl Broker {
                     id.clone(),
                     Member {
                         client_id: request.client_id,
+                        client_host: request.client_host,
                         subscription: request.subscription,
                         session_timeout_ms: timeout,
                         last_heartbeat_ms: now,
@@ -497,6 +499,7 @@ impl Broker {
             .map(|(id, m)| MemberDescription {
                 member_id: id.clone(),
                 client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
                 subscription: m.subscription.clone(),
                 assignment: g.assignment_of(id),
                 last_heartbeat_ms: m.last_heartbeat_ms,

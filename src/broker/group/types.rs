@@ -92,6 +92,9 @@ pub struct JoinGroupRequest {
     pub member_id: Option<String>,
     /// The client's name, prefixed to new member ids.
     pub client_id: String,
+    /// Where the client connects from, in Kafka's form (`/127.0.0.1`);
+    /// empty for an in-process member.
+    pub client_host: String,
     /// Topics to consume.
     pub subscription: Subscription,
     /// Session timeout; `None` takes the broker's default.
@@ -107,6 +110,7 @@ impl JoinGroupRequest {
             group: group.into(),
             member_id: None,
             client_id: "logbus".into(),
+            client_host: String::new(),
             subscription,
             session_timeout_ms: None,
             strategy: AssignmentStrategy::default(),
@@ -182,6 +186,8 @@ pub struct MemberDescription {
     pub member_id: String,
     /// Client id.
     pub client_id: String,
+    /// Where it connected from when it joined (`/127.0.0.1`); empty in process.
+    pub client_host: String,
     /// What it subscribed to.
     pub subscription: Subscription,
     /// Its partitions.
