@@ -17,6 +17,14 @@ fn memory() -> Broker {
     Broker::open(BrokerConfig::in_memory().clock(Arc::new(ManualClock::new(1_000)))).unwrap()
 }
 
+/// A broker on `storage` (in memory, crashable), under `/data`.
+fn on_storage(storage: &MemoryStorage) -> BrokerConfig {
+    BrokerConfig::with_storage(StorageConfig::Custom {
+        storage: Arc::new(storage.clone()) as Arc<dyn Storage>,
+        dir: "/data".into(),
+    })
+}
+
 fn values(broker: &Broker, topic: &str, partition: u32, from: i64) -> Vec<(i64, String)> {
     let mut out = Vec::new();
     let mut next = from;
@@ -447,13 +455,7 @@ fn a_replayed_idempotent_batch_is_stored_once_even_after_a_restart() {
 #[test]
 fn an_idempotent_batch_after_a_crash_without_close_is_still_recognised() {
     let storage = MemoryStorage::new();
-    let config = |s: &MemoryStorage| {
-        BrokerConfig::with_storage(StorageConfig::Custom {
-            storage: Arc::new(s.clone()) as Arc<dyn Storage>,
-            dir: "/data".into(),
-        })
-    };
-    let broker = Broker::open(config(&storage)).unwrap();
+    let broker = Broker::open(on_storage(&storage)).unwrap();
     broker.create_topic("t", TopicConfig::default()).unwrap();
     let id = broker.init_producer_id(None).unwrap();
     let batch = idempotent_batch(id, 0, &["only"]);
@@ -463,7 +465,7 @@ fn an_idempotent_batch_after_a_crash_without_close_is_still_recognised() {
     // The process dies; the OS keeps what was written.
     let survived = storage.crash_keep_all();
     drop(broker);
-    let broker = Broker::open(config(&survived)).unwrap();
+    let broker = Broker::open(on_storage(&survived)).unwrap();
     let retry = broker
         .produce_raw("t", 0, &mut batch.clone(), Durability::Written)
         .unwrap();
@@ -476,13 +478,7 @@ fn an_idempotent_batch_after_a_crash_without_close_is_still_recognised() {
 #[test]
 fn a_tick_makes_rolled_segments_survive_a_power_loss() {
     let storage = MemoryStorage::new();
-    let config = |s: &MemoryStorage| {
-        BrokerConfig::with_storage(StorageConfig::Custom {
-            storage: Arc::new(s.clone()) as Arc<dyn Storage>,
-            dir: "/data".into(),
-        })
-    };
-    let broker = Broker::open(config(&storage)).unwrap();
+    let broker = Broker::open(on_storage(&storage)).unwrap();
     let mut topic = TopicConfig::default();
     topic.log.segment_bytes = 300;
     // The records carry timestamp 0: no retention by time here.
@@ -499,7 +495,7 @@ fn a_tick_makes_rolled_segments_survive_a_power_loss() {
     broker.tick().unwrap();
     let survived = storage.crash_clean();
     drop(broker);
-    let broker = Broker::open(config(&survived)).unwrap();
+    let broker = Broker::open(on_storage(&survived)).unwrap();
     let kept = values(&broker, "t", 0, 0);
     // The active segment's records were never synced; all the others were.
     assert!(kept.len() >= 15 && kept.len() < 20, "{}", kept.len());

@@ -360,6 +360,14 @@ fn produce_records_are_slices_of_the_frame_not_copies() {
     assert!(range.contains(&records.as_ptr()), "records were copied");
 }
 
+/// The parts of a frame, one after the other, as a reader receives them.
+fn joined(parts: &[Bytes]) -> BytesMut {
+    parts.iter().fold(BytesMut::new(), |mut b, p| {
+        b.put_slice(p);
+        b
+    })
+}
+
 /// Large record batches travel as parts of their own: encoding copies
 /// neither a produced nor a fetched batch, and the parts decode to the value.
 #[test]
@@ -409,10 +417,7 @@ fn large_batches_are_shared_parts_of_the_frame_not_copies() {
         parts.iter().any(|p| p.as_ptr() == batch.as_ptr()),
         "produced batch copied"
     );
-    let mut whole = parts.iter().fold(BytesMut::new(), |mut b, p| {
-        b.put_slice(p);
-        b
-    });
+    let mut whole = joined(&parts);
     let payload = decode_frame(&mut whole, DEFAULT_MAX_FRAME)
         .unwrap()
         .unwrap();
@@ -423,10 +428,7 @@ fn large_batches_are_shared_parts_of_the_frame_not_copies() {
         parts.iter().any(|p| p.as_ptr() == batch.as_ptr()),
         "fetched batch copied"
     );
-    let mut whole = parts.iter().fold(BytesMut::new(), |mut b, p| {
-        b.put_slice(p);
-        b
-    });
+    let mut whole = joined(&parts);
     let payload = decode_frame(&mut whole, DEFAULT_MAX_FRAME)
         .unwrap()
         .unwrap();
