@@ -256,12 +256,12 @@ async fn groups_show_members_assignment_committed_offsets_and_lag() {
     let list = get(admin.addr, "/v1/groups").await.json();
     assert_eq!(
         list["groups"],
-        serde_json::json!([{"group": "g", "state": "stable", "members": 1}])
+        serde_json::json!([{"group": "g", "state": "Stable", "members": 1}])
     );
 
     let group = get(admin.addr, "/v1/groups/g").await.json();
     assert_eq!(group["group"], "g");
-    assert_eq!(group["state"], "stable");
+    assert_eq!(group["state"], "Stable");
     assert_eq!(group["generation"], consumer.generation());
     let members = group["members"].as_array().unwrap();
     assert_eq!(members.len(), 1);

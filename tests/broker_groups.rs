@@ -376,7 +376,7 @@ async fn await_helpers_see_a_group_become_stable_and_catch_up() {
     let counters = &broker.metrics().groups["g"];
     assert_eq!(counters.lag, 0);
     assert_eq!(counters.partitions.len(), 4);
-    assert!(counters.partitions.iter().all(|p| p.lag == 0));
+    assert!(counters.partitions.iter().all(|p| p.lag == Some(0)));
     let err = broker
         .wait_group_caught_up("nobody", Duration::from_millis(10))
         .await

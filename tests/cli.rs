@@ -3,131 +3,13 @@
 //! a kill -9 in the middle of `fsync` produces loses no acknowledged record;
 //! SIGTERM shuts down cleanly so the restart skips recovery.
 
+mod cli_common;
+
+use cli_common::{Serve, http_get, logbus};
 use logbus::client::{Client, Durability, decode_batches};
 use logbus::protocol::{FetchPartition, FetchRequest, FetchTopic, IsolationLevel};
 use logbus::record::{BatchBuilder, Compression};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_logbus");
-
-/// A running `logbus serve` and its addresses.
-struct Serve {
-    child: Child,
-    native: String,
-    http: String,
-}
-
-impl Serve {
-    /// Starts `logbus serve` on `dir` with ports 0 and waits for its ready line.
-    fn start(dir: &Path) -> Serve {
-        Serve::start_with(dir, &[])
-    }
-
-    /// As [`Serve::start`], with `global` options before the command.
-    fn start_with(dir: &Path, global: &[&str]) -> Serve {
-        let mut child = Command::new(BIN)
-            .args(global)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--http",
-                "127.0.0.1:0",
-                "--data",
-            ])
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let field = |name: &str| {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(name))
-                .unwrap_or_else(|| panic!("no {name} in ready line {line:?}"))
-                .to_owned()
-        };
-        assert!(line.starts_with("ready "), "{line:?}");
-        Serve {
-            native: field("native="),
-            http: field("http="),
-            child,
-        }
-    }
-
-    /// Sends SIGTERM and waits; returns what it logged on stderr.
-    fn terminate(mut self) -> String {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        assert!(
-            self.child.wait().unwrap().success(),
-            "serve exits 0 on SIGTERM"
-        );
-        self.stderr()
-    }
-
-    /// Kills with SIGKILL and waits.
-    fn kill9(mut self) -> String {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.stderr()
-    }
-
-    fn stderr(&mut self) -> String {
-        let mut s = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut s)
-            .unwrap();
-        s
-    }
-}
-
-/// Runs a client command; returns (success, stdout, stderr).
-fn logbus(args: &[&str], stdin: &str) -> (bool, String, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-fn http_get(addr: &str, path: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
-    body
-}
 
 #[test]
 fn serve_produce_consume_and_describe_through_the_cli() {

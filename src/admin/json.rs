@@ -4,9 +4,8 @@
 //! broker's internals. No behaviour here: no broker calls, no HTTP.
 
 use crate::broker::{
-    AssignmentStrategy, CleanupPolicy, GroupDescription, GroupListing, GroupState,
-    MemberDescription, PartitionDescription, PartitionLag, Subscription, TopicDescription,
-    TopicPartition,
+    AssignmentStrategy, CleanupPolicy, GroupDescription, GroupListing, MemberDescription,
+    PartitionDescription, PartitionLag, Subscription, TopicDescription, TopicPartition,
 };
 use serde::Serialize;
 
@@ -123,7 +122,7 @@ impl From<GroupListing> for GroupSummary {
     fn from(g: GroupListing) -> GroupSummary {
         GroupSummary {
             group: g.group,
-            state: state(g.state),
+            state: g.state.name(),
             members: g.members,
         }
     }
@@ -176,7 +175,7 @@ pub(super) struct GroupPartition {
     pub committed_offset: Option<i64>,
     pub log_start_offset: i64,
     pub high_watermark: i64,
-    pub lag: i64,
+    pub lag: Option<i64>,
 }
 
 impl From<TopicPartition> for TopicPartitionJson {
@@ -222,7 +221,7 @@ impl From<GroupDescription> for Group {
     fn from(d: GroupDescription) -> Group {
         Group {
             group: d.group,
-            state: state(d.state),
+            state: d.state.name(),
             generation: d.generation,
             strategy: match d.strategy {
                 AssignmentStrategy::Range => "range",
@@ -251,13 +250,5 @@ fn policy(p: CleanupPolicy) -> &'static str {
         CleanupPolicy::Delete => "delete",
         CleanupPolicy::Compact => "compact",
         CleanupPolicy::CompactDelete => "compact,delete",
-    }
-}
-
-fn state(s: GroupState) -> &'static str {
-    match s {
-        GroupState::Empty => "empty",
-        GroupState::Stable => "stable",
-        GroupState::Rebalancing => "rebalancing",
     }
 }

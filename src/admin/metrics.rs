@@ -245,17 +245,17 @@ fn register_broker(registry: &mut Registry, s: &MetricsSnapshot) {
     );
     registry.register(
         "group_lag",
-        "High watermark minus committed offset (or log start), per group partition",
+        "High watermark minus committed offset, per group partition with a commit",
         gauges(s.groups.iter().flat_map(|(group, g)| {
-            g.partitions.iter().map(|p| {
-                (
+            g.partitions.iter().filter_map(|p| {
+                Some((
                     GroupPartitionLabels {
                         group: group.clone(),
                         topic: p.partition.topic.clone(),
                         partition: p.partition.partition,
                     },
-                    p.lag,
-                )
+                    p.lag?,
+                ))
             })
         })),
     );

@@ -55,7 +55,8 @@ pub struct TopicCounters {
 /// One group's lag, generation and members.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GroupCounters {
-    /// Sum of (high watermark − committed offset) over the group's partitions.
+    /// Sum of (high watermark − committed offset) over the group's
+    /// partitions with a commit.
     pub lag: i64,
     /// Per partition of the group's topics: committed offset, high watermark
     /// and lag, as [`crate::broker::Broker::describe_group`] reports them.

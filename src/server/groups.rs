@@ -10,8 +10,7 @@
 
 use super::dispatch::{FirstError, partition_index};
 use crate::broker::{
-    self, AssignmentStrategy, Broker, BrokerError, CommitRequest, GroupState, Subscription,
-    TopicPartition,
+    self, AssignmentStrategy, Broker, BrokerError, CommitRequest, Subscription, TopicPartition,
 };
 use crate::protocol::{
     DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupRequest, DescribeGroupResponse,
@@ -60,14 +59,6 @@ fn strategy_name(s: AssignmentStrategy) -> &'static str {
         AssignmentStrategy::Sticky => "sticky",
         AssignmentStrategy::Range => "range",
         AssignmentStrategy::RoundRobin => "roundrobin",
-    }
-}
-
-fn state_name(s: GroupState) -> &'static str {
-    match s {
-        GroupState::Empty => "Empty",
-        GroupState::Stable => "Stable",
-        GroupState::Rebalancing => "PreparingRebalance",
     }
 }
 
@@ -273,7 +264,7 @@ pub(super) fn list(b: &Broker, _: &mut FirstError) -> ListGroupsResponse {
             .into_iter()
             .map(|g| ListedGroup {
                 group_id: g.group,
-                state: state_name(g.state).to_owned(),
+                state: g.state.name().to_owned(),
                 members: i32::try_from(g.members).unwrap_or(i32::MAX),
             })
             .collect(),
@@ -306,7 +297,7 @@ pub(super) fn describe(
             partition: i32::try_from(p.partition.partition).unwrap_or(i32::MAX),
             committed_offset: p.committed.unwrap_or(-1),
             high_watermark: p.high_watermark,
-            lag: p.committed.map_or(-1, |c| (p.high_watermark - c).max(0)),
+            lag: p.lag.unwrap_or(-1),
         };
         match offsets.last_mut() {
             Some(t) if t.topic == p.partition.topic => t.partitions.push(lag),
@@ -319,7 +310,7 @@ pub(super) fn describe(
     DescribeGroupResponse {
         error_code: ErrorCode::None,
         group_id: d.group,
-        state: state_name(d.state).to_owned(),
+        state: d.state.name().to_owned(),
         assignor: strategy_name(d.strategy).to_owned(),
         generation_id: d.generation,
         members: d

@@ -34,6 +34,7 @@ use logbus::record::{
     BatchBuilder, BatchHeader, Compression, RecordViews, record_bytes, verify_crc,
 };
 use std::io::IsTerminal;
+use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -525,8 +526,9 @@ fn report(args: &Args, mut o: Outcome) -> anyhow::Result<()> {
     );
     let records_per_sec = o.records as f64 / seconds;
     let mb_per_sec = o.bytes as f64 / seconds / 1e6;
+    let mut out = std::io::stdout().lock();
     if args.json {
-        let out = serde_json::json!({
+        let line = serde_json::json!({
             "mode": args.mode,
             "records": o.records,
             "bytes": o.bytes,
@@ -542,15 +544,22 @@ fn report(args: &Args, mut o: Outcome) -> anyhow::Result<()> {
             "p999_ms": p999,
             "max_ms": max,
         });
-        println!("{out}");
+        writeln!(out, "{line}")?;
     } else {
-        println!(
+        writeln!(
+            out,
             "{}: {} records of {} B, {} producer(s), batch {}, durability {:?}",
             args.mode, o.records, args.record_size, args.producers, args.batch, args.durability
-        );
-        println!("  {seconds:.3} s, {records_per_sec:.0} records/s, {mb_per_sec:.1} MB/s");
+        )?;
+        writeln!(
+            out,
+            "  {seconds:.3} s, {records_per_sec:.0} records/s, {mb_per_sec:.1} MB/s"
+        )?;
         if !o.latencies.is_empty() {
-            println!("  latency ms: p50 {p50:.3}  p99 {p99:.3}  p99.9 {p999:.3}  max {max:.3}");
+            writeln!(
+                out,
+                "  latency ms: p50 {p50:.3}  p99 {p99:.3}  p99.9 {p999:.3}  max {max:.3}"
+            )?;
         }
     }
     Ok(())

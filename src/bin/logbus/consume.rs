@@ -1,7 +1,9 @@
 //! `logbus consume TOPIC`: prints records as `key<TAB>value` lines (value
 //! only when there is no key) or as JSON lines. With `--group` it joins the
 //! group, starts from the group's committed offsets (`--from` applies only
-//! where none exist) and commits exactly what it printed.
+//! where none exist) and commits exactly what it printed; on SIGINT or
+//! SIGTERM it leaves the group, so its partitions move to the other members
+//! at once instead of after the session timeout.
 //!
 //! JSON: one object per record with `topic`, `partition`, `offset`,
 //! `timestamp`, `key`, `value` (strings, `null` when absent) and `headers`
@@ -9,7 +11,7 @@
 //! in place of each invalid sequence, and the exact bytes are added in hex as
 //! `key_hex`/`value_hex` (headers: `headers_hex`), so nothing is lost.
 
-use super::{DEFAULT_SERVER, Position, connect};
+use super::{DEFAULT_SERVER, Interrupted, Position, Signals, connect};
 use logbus::client::{
     Client, ConsumedRecord, Consumer, ConsumerConfig, OffsetQuery, StartFrom, decode_batches,
 };
@@ -59,10 +61,11 @@ struct Out<'a> {
 /// # Errors
 /// The broker is unreachable, the topic unknown, or a batch corrupt.
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    let mut signals = Signals::new()?;
     let client = connect(&args.server).await?;
     match args.group.clone() {
-        Some(group) => consume_group(&args, client, group).await,
-        None => consume_plain(&args, client).await,
+        Some(group) => consume_group(&args, client, group, &mut signals).await,
+        None => consume_plain(&args, client, &mut signals).await,
     }
 }
 
@@ -93,7 +96,7 @@ impl Idle {
     }
 }
 
-async fn consume_plain(args: &Args, client: Client) -> anyhow::Result<()> {
+async fn consume_plain(args: &Args, client: Client, signals: &mut Signals) -> anyhow::Result<()> {
     let topic = client.describe_topic(&args.topic).await?;
     let mut positions = Vec::new();
     for p in &topic.partitions {
@@ -130,7 +133,10 @@ async fn consume_plain(args: &Args, client: Client) -> anyhow::Result<()> {
                     .collect(),
             }],
         };
-        let response = client.fetch(request).await?;
+        let response = tokio::select! {
+            response = client.fetch(request) => response?,
+            signal = signals.recv() => return Err(Interrupted(signal).into()),
+        };
         let mut any = false;
         for t in response.topics {
             for p in t.partitions {
@@ -173,7 +179,12 @@ async fn consume_plain(args: &Args, client: Client) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn consume_group(args: &Args, client: Client, group: String) -> anyhow::Result<()> {
+async fn consume_group(
+    args: &Args,
+    client: Client,
+    group: String,
+    signals: &mut Signals,
+) -> anyhow::Result<()> {
     let mut config = ConsumerConfig::new(group.clone(), [args.topic.clone()]);
     config.start_from = match args.from {
         Position::Earliest | Position::Offset(_) => StartFrom::Earliest,
@@ -181,7 +192,10 @@ async fn consume_group(args: &Args, client: Client, group: String) -> anyhow::Re
         Position::Timestamp(ts) => StartFrom::Timestamp(ts),
     };
     let committed = client.fetch_offsets(&group, None).await?;
-    let mut consumer = Consumer::join(client, config).await?;
+    let mut consumer = tokio::select! {
+        consumer = Consumer::join(client, config) => consumer?,
+        signal = signals.recv() => return Err(Interrupted(signal).into()),
+    };
     let mut sought = std::collections::BTreeSet::new();
     let mut printed = 0u64;
     let mut idle = Idle::new(args.timeout_ms);
@@ -202,7 +216,13 @@ async fn consume_group(args: &Args, client: Client, group: String) -> anyhow::Re
                     }
                 }
             }
-            let records = consumer.poll(wait).await?;
+            // Everything printed so far is committed, so a signal needs no
+            // more than leaving the group (below), which hands its
+            // partitions to the other members at once.
+            let records = tokio::select! {
+                records = consumer.poll(wait) => records?,
+                signal = signals.recv() => return Err(Interrupted(signal).into()),
+            };
             if records.is_empty() {
                 continue;
             }
@@ -232,8 +252,9 @@ async fn consume_group(args: &Args, client: Client, group: String) -> anyhow::Re
         anyhow::Ok(())
     }
     .await;
-    consumer.leave().await?;
-    result
+    let left = consumer.leave().await;
+    result?;
+    Ok(left?)
 }
 
 fn out(r: &ConsumedRecord) -> Out<'_> {

@@ -6,12 +6,14 @@ use anyhow::Context;
 use logbus::log::storage::{FileStorage, OpenMode, Storage};
 use logbus::log::{LOG_SUFFIX, file_stem, parse_stem};
 use logbus::record::{BatchHeader, header};
+use std::io::Write;
 
 /// Runs `logbus dump`.
 ///
 /// # Errors
 /// The directory cannot be read, or a damaged batch was found.
 pub fn dump(dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     let storage = FileStorage::new();
     let names = storage
         .list_dir(dir)
@@ -28,7 +30,7 @@ pub fn dump(dir: &std::path::Path) -> anyhow::Result<()> {
             .open(&path, OpenMode::Existing)
             .with_context(|| format!("cannot open {}", path.display()))?;
         let len = file.len()?;
-        println!("segment {} ({len} bytes)", path.display());
+        writeln!(out, "segment {} ({len} bytes)", path.display())?;
         let mut data = vec![0u8; len as usize];
         file.read_exact_at(&mut data, 0)?;
         let mut at = 0usize;
@@ -36,12 +38,16 @@ pub fn dump(dir: &std::path::Path) -> anyhow::Result<()> {
             let h = match BatchHeader::parse(&data[at..]) {
                 Ok(Some(h)) if h.total_len() <= data.len() - at => h,
                 Ok(_) => {
-                    println!("  position {at}: torn tail of {} bytes", data.len() - at);
+                    writeln!(
+                        out,
+                        "  position {at}: torn tail of {} bytes",
+                        data.len() - at
+                    )?;
                     bad += 1;
                     break;
                 }
                 Err(e) => {
-                    println!("  position {at}: not a batch ({e}); stopping");
+                    writeln!(out, "  position {at}: not a batch ({e}); stopping")?;
                     bad += 1;
                     break;
                 }
@@ -53,7 +59,8 @@ pub fn dump(dir: &std::path::Path) -> anyhow::Result<()> {
                     e.to_string()
                 }
             };
-            println!(
+            writeln!(
+                out,
                 "  offset {}..={} position {at} size {} records {} base_ts {} max_ts {} codec {} producer {}/{}/{} crc {crc}",
                 h.base_offset,
                 h.last_offset(),
@@ -65,12 +72,12 @@ pub fn dump(dir: &std::path::Path) -> anyhow::Result<()> {
                 h.producer_id,
                 h.producer_epoch,
                 h.base_sequence,
-            );
+            )?;
             batches += 1;
             at += h.total_len();
         }
     }
-    println!("{batches} batches, {bad} damaged");
+    writeln!(out, "{batches} batches, {bad} damaged")?;
     if bad > 0 {
         anyhow::bail!("{bad} damaged batches found");
     }

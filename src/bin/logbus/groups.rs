@@ -3,6 +3,7 @@
 use super::topics::Server;
 use super::{Position, connect};
 use logbus::client::ResetTarget;
+use std::io::Write;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -40,49 +41,53 @@ pub enum Command {
 /// The broker is unreachable or refuses the request (e.g. a reset of a
 /// group that still has members).
 pub async fn run(command: Command) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     match command {
         Command::List { server } => {
             let client = connect(&server.addr).await?;
             for g in client.list_groups().await? {
-                println!("{}\t{}\t{} members", g.group_id, g.state, g.members);
+                writeln!(out, "{}\t{}\t{} members", g.group_id, g.state, g.members)?;
             }
         }
         Command::Describe { group, server } => {
             let client = connect(&server.addr).await?;
             let g = client.describe_group(&group).await?;
-            println!(
+            writeln!(
+                out,
                 "group {} state={} generation={} assignor={}",
                 g.group_id, g.state, g.generation_id, g.assignor
-            );
+            )?;
             for m in &g.members {
                 let assigned: Vec<String> = m
                     .assignment
                     .iter()
                     .flat_map(|t| t.partitions.iter().map(move |p| format!("{}-{p}", t.topic)))
                     .collect();
-                println!(
+                writeln!(
+                    out,
                     "  member {} client={} host={} partitions=[{}]",
                     m.member_id,
                     m.client_id,
                     m.client_host,
                     assigned.join(", ")
-                );
+                )?;
             }
-            println!(
+            writeln!(
+                out,
                 "  {:<24} {:>9} {:>12} {:>12} {:>10}",
                 "TOPIC", "PARTITION", "COMMITTED", "END", "LAG"
-            );
+            )?;
             for t in &g.offsets {
                 for p in &t.partitions {
-                    let committed = if p.committed_offset < 0 {
-                        "-".to_owned()
-                    } else {
-                        p.committed_offset.to_string()
-                    };
-                    println!(
+                    // Kafka's lag: end − committed; nothing committed, no lag ("-").
+                    let known = |v: i64| if v < 0 { "-".to_owned() } else { v.to_string() };
+                    let committed = known(p.committed_offset);
+                    let lag = known(p.lag);
+                    writeln!(
+                        out,
                         "  {:<24} {:>9} {:>12} {:>12} {:>10}",
-                        t.topic, p.partition, committed, p.high_watermark, p.lag
-                    );
+                        t.topic, p.partition, committed, p.high_watermark, lag
+                    )?;
                 }
             }
         }
@@ -100,7 +105,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 Position::Timestamp(ts) => ResetTarget::Timestamp(ts),
             };
             for p in client.reset_offsets(&group, &topic, None, target).await? {
-                println!("{topic}-{}\t{}", p.partition, p.offset);
+                writeln!(out, "{topic}-{}\t{}", p.partition, p.offset)?;
             }
         }
     }

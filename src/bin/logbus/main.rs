@@ -3,7 +3,10 @@
 //! are clients of a running broker (`--server`, default `127.0.0.1:7171`),
 //! except `dump`, which reads a partition directory directly.
 //!
-//! Errors print one line to stderr and exit non-zero.
+//! Errors print one line to stderr and exit 1. A closed stdout (`| head`)
+//! ends the command quietly with exit status 1. `produce` and `consume`
+//! stop cleanly on SIGINT or SIGTERM and exit 130 or 143 (the shell's
+//! 128 + signal number), after saying what they finished.
 
 // Request-sized buffers come and go by the thousand per second: an allocator
 // that keeps freed pages spares the page faults (see Cargo.toml).
@@ -83,8 +86,80 @@ fn main() {
         }),
     };
     if let Err(e) = result {
+        std::process::exit(exit_status(&e));
+    }
+}
+
+/// Reports `e` on stderr (unless stdout was closed under us, which needs no
+/// words) and returns the exit status.
+fn exit_status(e: &anyhow::Error) -> i32 {
+    if let Some(Interrupted(signal)) = e.downcast_ref::<Interrupted>() {
+        eprintln!("logbus: {e}");
+        return 128 + signal.number();
+    }
+    let broken_pipe = e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    if !broken_pipe {
         eprintln!("logbus: {e:#}");
-        std::process::exit(1);
+    }
+    1
+}
+
+/// The signals that stop a command cleanly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    Interrupt,
+    Terminate,
+}
+
+impl Signal {
+    fn number(self) -> i32 {
+        match self {
+            Signal::Interrupt => 2,
+            Signal::Terminate => 15,
+        }
+    }
+}
+
+impl std::fmt::Display for Signal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
+        })
+    }
+}
+
+/// A command stopped by a signal after finishing what it had started.
+#[derive(Debug, thiserror::Error)]
+#[error("stopped by {0}")]
+struct Interrupted(Signal);
+
+/// SIGINT and SIGTERM, listened to from creation on (a signal that arrives
+/// before the first `recv` is kept).
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Resolves at the next SIGINT or SIGTERM.
+    async fn recv(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.interrupt.recv() => Signal::Interrupt,
+            _ = self.terminate.recv() => Signal::Terminate,
+        }
     }
 }
 
@@ -98,12 +173,11 @@ fn runtime(workers: Option<u16>) -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(builder.enable_all().build()?)
 }
 
-/// Connects to a broker, naming the address in the error.
+/// Connects to a broker once, without retrying: a command typed by hand
+/// should say at once that nothing listens there (the error names the
+/// address).
 async fn connect(server: &str) -> anyhow::Result<logbus::client::Client> {
-    use anyhow::Context;
-    logbus::client::Client::connect(server)
-        .await
-        .with_context(|| format!("cannot connect to {server}"))
+    Ok(logbus::client::Client::connect(server).await?)
 }
 
 /// A `--from`/`--to` position: earliest, latest, an offset, or `@TIMESTAMP_MS`.

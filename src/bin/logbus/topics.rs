@@ -3,6 +3,7 @@
 use super::{DEFAULT_SERVER, connect};
 use logbus::client::TopicConfig;
 use logbus::protocol::CleanupPolicy;
+use std::io::Write;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -65,6 +66,7 @@ pub struct Server {
 /// # Errors
 /// The broker is unreachable or refuses the request.
 pub async fn run(command: Command) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     match command {
         Command::Create {
             name,
@@ -84,30 +86,33 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 ..TopicConfig::default()
             };
             client.create_topic(&name, partitions, config).await?;
-            println!("created topic {name} with {partitions} partitions");
+            writeln!(out, "created topic {name} with {partitions} partitions")?;
         }
         Command::List { internal, server } => {
             let client = connect(&server.addr).await?;
             for topic in client.list_topics(internal).await? {
-                println!(
+                writeln!(
+                    out,
                     "{}\t{} partitions{}",
                     topic.name,
                     topic.partitions,
                     if topic.internal { "\tinternal" } else { "" }
-                );
+                )?;
             }
         }
         Command::Describe { name, server } => {
             let client = connect(&server.addr).await?;
             let topic = client.describe_topic(&name).await?;
             let c = &topic.config;
-            println!(
+            writeln!(
+                out,
                 "topic {}{}",
                 topic.name,
                 if topic.internal { " (internal)" } else { "" }
-            );
+            )?;
             let show = |v: Option<i64>| v.map_or("default".to_owned(), |v| v.to_string());
-            println!(
+            writeln!(
+                out,
                 "  cleanup.policy={} retention.ms={} retention.bytes={} segment.bytes={}",
                 match c.cleanup_policy {
                     Some(CleanupPolicy::Compact) => "compact",
@@ -117,22 +122,24 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 show(c.retention_ms),
                 show(c.retention_bytes),
                 show(c.segment_bytes),
-            );
-            println!(
+            )?;
+            writeln!(
+                out,
                 "  {:>9}  {:>12}  {:>12}  {:>12}",
                 "PARTITION", "START", "END", "BYTES"
-            );
+            )?;
             for p in &topic.partitions {
-                println!(
+                writeln!(
+                    out,
                     "  {:>9}  {:>12}  {:>12}  {:>12}",
                     p.partition, p.log_start_offset, p.high_watermark, p.size_bytes
-                );
+                )?;
             }
         }
         Command::Delete { name, server } => {
             let client = connect(&server.addr).await?;
             client.delete_topic(&name).await?;
-            println!("deleted topic {name}");
+            writeln!(out, "deleted topic {name}")?;
         }
     }
     Ok(())

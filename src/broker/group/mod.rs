@@ -482,7 +482,7 @@ impl Broker {
                 let committed = g.offsets.get(&tp).map(|c| c.offset);
                 let log_start_offset = p.log.log_start_offset();
                 let high_watermark = p.log.log_end_offset();
-                let lag = (high_watermark - committed.unwrap_or(log_start_offset)).max(0);
+                let lag = committed.map(|c| (high_watermark - c).max(0));
                 partitions.push(PartitionLag {
                     owner: owners.get(&tp).map(|m| (*m).clone()),
                     partition: tp,
@@ -512,7 +512,7 @@ impl Broker {
             generation: g.generation,
             strategy: g.strategy,
             members,
-            total_lag: partitions.iter().map(|p| p.lag).sum(),
+            total_lag: partitions.iter().filter_map(|p| p.lag).sum(),
             partitions,
         })
     }
@@ -638,8 +638,9 @@ impl Broker {
         .await
     }
 
-    /// Waits until `group` has committed up to the high watermark of every
-    /// partition of its topics (lag 0), or `timeout` (real time) passes.
+    /// Waits until `group` has nothing left to read: it committed up to the
+    /// high watermark of every partition of its topics (lag 0), or the
+    /// partition holds nothing to read; or `timeout` (real time) passes.
     ///
     /// # Errors
     /// [`BrokerError::Timeout`], [`BrokerError::Closed`].
@@ -649,8 +650,12 @@ impl Broker {
         timeout: Duration,
     ) -> Result<(), BrokerError> {
         self.wait_group(timeout, "group lag 0", |b| {
-            Ok(b.describe_group(group)
-                .is_ok_and(|d| !d.partitions.is_empty() && d.total_lag == 0))
+            Ok(b.describe_group(group).is_ok_and(|d| {
+                !d.partitions.is_empty()
+                    && d.partitions
+                        .iter()
+                        .all(|p| p.lag.unwrap_or(p.high_watermark - p.log_start_offset) == 0)
+            }))
         })
         .await
     }

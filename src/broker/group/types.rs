@@ -168,6 +168,18 @@ pub enum GroupState {
     Rebalancing,
 }
 
+impl GroupState {
+    /// Kafka's name of the state (`Empty`, `Stable`, `PreparingRebalance`),
+    /// the one name every face (CLI, admin JSON, metrics) shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::Stable => "Stable",
+            GroupState::Rebalancing => "PreparingRebalance",
+        }
+    }
+}
+
 /// A group as `list_groups` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupListing {
@@ -211,8 +223,10 @@ pub struct PartitionLag {
     pub log_start_offset: i64,
     /// The partition's high watermark.
     pub high_watermark: i64,
-    /// high watermark − committed (or − log start if nothing is committed).
-    pub lag: i64,
+    /// Kafka's consumer lag: high watermark − committed offset; `None`
+    /// while the group has committed nothing for the partition (Kafka's
+    /// tools show `-` there).
+    pub lag: Option<i64>,
 }
 
 /// A group as `describe_group` reports it.
@@ -230,7 +244,7 @@ pub struct GroupDescription {
     pub members: Vec<MemberDescription>,
     /// Every partition of the group's topics, with lag.
     pub partitions: Vec<PartitionLag>,
-    /// Sum of the partitions' lag.
+    /// Sum of the partitions' known lag (partitions without a commit add nothing).
     pub total_lag: i64,
 }
 
