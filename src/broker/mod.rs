@@ -372,6 +372,14 @@ impl Broker {
         let file = format!("{name}{TOPIC_META_SUFFIX}");
         log::write_atomically(&*s.storage, &s.dir, &file, &meta.encode())
             .map_err(metadata_err(s.dir.join(&file)))?;
+        // Every partition of every topic goes to the cleaner, whatever its
+        // policy: it skips logs that do not compact at each pass, so a policy
+        // changed later takes effect without registering again.
+        if let Some(cleaner) = lock(&s.cleaner).as_ref() {
+            for p in read(&topic.partitions).iter() {
+                cleaner.add_log(Arc::clone(&p.log));
+            }
+        }
         write(&s.topics).insert(name.to_owned(), Arc::new(topic));
         Ok(())
     }
