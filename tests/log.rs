@@ -346,7 +346,7 @@ fn a_second_owner_of_the_data_directory_is_refused() {
     let storage = FileStorage::new();
     let _held = lock_data_dir(&storage, dir.path()).unwrap();
     match lock_data_dir(&storage, dir.path()) {
-        Err(e @ LogError::Locked { .. }) => assert!(e.to_string().contains("locked")),
+        Err(e @ LogError::Locked { .. }) => assert!(e.to_string().contains("cannot lock")),
         other => panic!("unexpected {other:?}"),
     }
 }

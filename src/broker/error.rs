@@ -72,7 +72,7 @@ pub enum BrokerError {
         partitions: u32,
     },
     /// A partition count that is zero, too large, or would shrink a topic. Kafka: `INVALID_PARTITIONS` (37).
-    #[error("invalid partition count {requested} (topic has {current}, maximum {max})")]
+    #[error("{}", partitions_problem(*requested, *current, *max))]
     InvalidPartitions {
         /// The count asked for.
         requested: u32,
@@ -416,5 +416,17 @@ fn invalid_batch_code(source: &RecordError) -> i16 {
         | Decompression { .. } => 2,
         UnsupportedCompression { .. } => 76,
         _ => 87,
+    }
+}
+
+/// The sentence of [`BrokerError::InvalidPartitions`].
+fn partitions_problem(requested: u32, current: u32, max: u32) -> String {
+    if current == 0 {
+        format!("invalid partition count {requested}: a topic has 1 to {max} partitions")
+    } else {
+        format!(
+            "invalid partition count {requested}: the topic has {current} partition{} and can grow to at most {max}",
+            if current == 1 { "" } else { "s" }
+        )
     }
 }

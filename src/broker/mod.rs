@@ -193,6 +193,15 @@ impl Broker {
                 dir: dir.clone(),
                 source,
             },
+            LogError::Io {
+                action,
+                path,
+                source,
+            } => BrokerError::Io {
+                action,
+                path,
+                source,
+            },
             source => BrokerError::Metadata {
                 path: dir.clone(),
                 source,

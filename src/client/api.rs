@@ -179,7 +179,11 @@ impl Client {
             })
             .await?;
         let t = one(ApiKey::DescribeTopics, r.topics)?;
-        ClientError::check(ApiKey::DescribeTopics, t.error_code, None)?;
+        ClientError::check(
+            ApiKey::DescribeTopics,
+            t.error_code,
+            Some(format!("topic {name}")),
+        )?;
         Ok(t)
     }
 
@@ -377,7 +381,11 @@ impl Client {
                 group_id: group.to_owned(),
             })
             .await?;
-        ClientError::check(ApiKey::DescribeGroup, r.error_code, None)?;
+        ClientError::check(
+            ApiKey::DescribeGroup,
+            r.error_code,
+            Some(format!("group {group}")),
+        )?;
         Ok(r)
     }
 
@@ -400,7 +408,11 @@ impl Client {
                 target,
             })
             .await?;
-        ClientError::check(ApiKey::ResetOffsets, r.error_code, None)?;
+        ClientError::check(
+            ApiKey::ResetOffsets,
+            r.error_code,
+            Some(format!("group {group}, topic {topic}")),
+        )?;
         Ok(r.partitions)
     }
 
@@ -415,6 +427,10 @@ impl Client {
             })
             .await?;
         let g = one(ApiKey::DeleteGroups, r.groups)?;
-        ClientError::check(ApiKey::DeleteGroups, g.error_code, None)
+        ClientError::check(
+            ApiKey::DeleteGroups,
+            g.error_code,
+            Some(format!("group {group}")),
+        )
     }
 }

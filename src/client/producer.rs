@@ -13,7 +13,8 @@
 //! sequences in order without bookkeeping; records queued meanwhile ride in
 //! the next request. After a batch fails for good, the producer bumps its
 //! epoch and restarts its sequences, so later batches are not refused as
-//! out of order. Knows the protocol, the record format and the partitioner.
+//! out of order. An unknown topic or partition fails at once: one broker
+//! holds them all, so its answer is final. Knows the protocol, the record format and the partitioner.
 
 use super::connection::{Client, ClientConfig};
 use super::error::ClientError;
@@ -518,7 +519,11 @@ impl Worker {
                                     code: *code,
                                     message: message.clone(),
                                 };
-                                if e.is_retriable() {
+                                // One broker holds every partition: when it
+                                // does not know the topic or the partition, no
+                                // retry will change that, so fail at once.
+                                let definitive = *code == ErrorCode::UnknownTopicOrPartition;
+                                if e.is_retriable() && !definitive {
                                     last_error = Some(e);
                                     retry.push(r);
                                 } else {

@@ -60,7 +60,7 @@ pub enum LogError {
         dir: PathBuf,
     },
     /// Another owner holds the data directory's lock.
-    #[error("data directory {dir} is locked by another broker")]
+    #[error("cannot lock {dir}")]
     Locked {
         /// The locked directory.
         dir: PathBuf,

@@ -52,12 +52,16 @@ fn positive(setting: &'static str, v: i64) -> Result<i64, BrokerError> {
 }
 
 /// The broker's settings for a new topic: the wire's fields over the defaults.
-fn topic_config(partitions: i32, c: &TopicConfig) -> Result<broker::TopicConfig, BrokerError> {
+fn topic_config(
+    partitions: i32,
+    c: &TopicConfig,
+    max_partitions: u32,
+) -> Result<broker::TopicConfig, BrokerError> {
     let count = u32::try_from(partitions).ok().filter(|&n| n > 0).ok_or(
         BrokerError::InvalidPartitions {
             requested: partitions.max(0).unsigned_abs(),
             current: 0,
-            max: u32::MAX,
+            max: max_partitions,
         },
     )?;
     let mut config = broker::TopicConfig::with_partitions(count);
@@ -123,7 +127,8 @@ pub(super) fn create(
         .topics
         .into_iter()
         .map(|t| {
-            let r = topic_config(t.partitions, &t.config).and_then(|c| b.create_topic(&t.name, c));
+            let r = topic_config(t.partitions, &t.config, b.config().max_partitions)
+                .and_then(|c| b.create_topic(&t.name, c));
             result(t.name, r, first)
         })
         .collect();
@@ -159,8 +164,8 @@ pub(super) fn create_partitions(
                 Some(count) => b.add_partitions(&t.name, count),
                 None => Err(BrokerError::InvalidPartitions {
                     requested: 0,
-                    current: 0,
-                    max: u32::MAX,
+                    current: b.partition_count(&t.name).unwrap_or(0),
+                    max: b.config().max_partitions,
                 }),
             };
             result(t.name, r, first)
@@ -233,7 +238,7 @@ mod tests {
 
     #[test]
     fn absent_settings_take_the_broker_defaults() {
-        let c = topic_config(3, &TopicConfig::default()).unwrap();
+        let c = topic_config(3, &TopicConfig::default(), 10).unwrap();
         assert_eq!(c, broker::TopicConfig::with_partitions(3));
     }
 
@@ -244,21 +249,21 @@ mod tests {
             retention_bytes: Some(-1),
             ..TopicConfig::default()
         };
-        let c = topic_config(1, &wire).unwrap();
+        let c = topic_config(1, &wire, 10).unwrap();
         assert_eq!((c.log.retention_ms, c.log.retention_bytes), (None, None));
         let bad = TopicConfig {
             retention_ms: Some(-5),
             ..TopicConfig::default()
         };
         assert!(matches!(
-            topic_config(1, &bad),
+            topic_config(1, &bad, 10),
             Err(BrokerError::InvalidConfig {
                 setting: "retention.ms",
                 value: -5
             })
         ));
         assert!(matches!(
-            topic_config(0, &TopicConfig::default()),
+            topic_config(0, &TopicConfig::default(), 10),
             Err(BrokerError::InvalidPartitions { .. })
         ));
     }
@@ -268,6 +273,6 @@ mod tests {
         let mut c = broker::TopicConfig::compacted(2);
         c.log.retention_bytes = Some(1 << 20);
         let wire = wire_config(&c);
-        assert_eq!(topic_config(2, &wire).unwrap(), c);
+        assert_eq!(topic_config(2, &wire, 10).unwrap(), c);
     }
 }

@@ -25,6 +25,12 @@ impl Serve {
 
     /// As [`Serve::start`], with `global` options before the command.
     pub fn start_with(dir: &Path, global: &[&str]) -> Serve {
+        Serve::start_full(dir, global, &[])
+    }
+
+    /// As [`Serve::start`], with `global` options before the command and
+    /// `extra` options of `serve`.
+    pub fn start_full(dir: &Path, global: &[&str], extra: &[&str]) -> Serve {
         let mut child = Command::new(BIN)
             .args(global)
             .args([
@@ -36,6 +42,7 @@ impl Serve {
                 "--data",
             ])
             .arg(dir)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -28,7 +28,9 @@ pub struct Args {
     /// Consume as a member of this group, from its committed offsets, committing what is printed.
     #[arg(long)]
     group: Option<String>,
-    /// Where to start: earliest, latest, OFFSET or @TIMESTAMP_MS (with --group: only where nothing is committed).
+    /// Where to start: earliest, latest, OFFSET, @TIMESTAMP_MS or an
+    /// ISO-8601 time such as 2026-12-02T10:00:00Z (with --group: only where
+    /// nothing is committed).
     #[arg(long, default_value = "earliest")]
     from: Position,
     /// Stop after this many records.
@@ -62,6 +64,7 @@ struct Out<'a> {
 /// The broker is unreachable, the topic unknown, or a batch corrupt.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut signals = Signals::new()?;
+    args.from.warn_if_seconds();
     let client = connect(&args.server).await?;
     match args.group.clone() {
         Some(group) => consume_group(&args, client, group, &mut signals).await,
@@ -101,7 +104,21 @@ async fn consume_plain(args: &Args, client: Client, signals: &mut Signals) -> an
     let mut positions = Vec::new();
     for p in &topic.partitions {
         let start = match args.from {
-            Position::Offset(o) => o.clamp(p.log_start_offset, p.high_watermark),
+            Position::Offset(o) => {
+                let start = o.clamp(p.log_start_offset, p.high_watermark);
+                if o > p.high_watermark {
+                    eprintln!(
+                        "logbus: offset {o} is past the end of {}-{} (end offset {}); reading from {start}",
+                        args.topic, p.partition, p.high_watermark
+                    );
+                } else if o < p.log_start_offset {
+                    eprintln!(
+                        "logbus: offset {o} is before the start of {}-{} (start offset {}); reading from {start}",
+                        args.topic, p.partition, p.log_start_offset
+                    );
+                }
+                start
+            }
             Position::Earliest => p.log_start_offset,
             Position::Latest => p.high_watermark,
             Position::Timestamp(ts) => client

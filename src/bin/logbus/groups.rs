@@ -1,7 +1,7 @@
 //! `logbus groups list|describe|reset`.
 
 use super::topics::Server;
-use super::{Position, connect};
+use super::{Position, connect, count};
 use logbus::client::ResetTarget;
 use std::io::Write;
 
@@ -27,7 +27,7 @@ pub enum Command {
         /// Topic whose offsets move.
         #[arg(long)]
         topic: String,
-        /// earliest, latest, OFFSET or @TIMESTAMP_MS.
+        /// earliest, latest, OFFSET, @TIMESTAMP_MS or an ISO-8601 time.
         #[arg(long)]
         to: Position,
         #[command(flatten)]
@@ -46,7 +46,13 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::List { server } => {
             let client = connect(&server.addr).await?;
             for g in client.list_groups().await? {
-                writeln!(out, "{}\t{}\t{} members", g.group_id, g.state, g.members)?;
+                writeln!(
+                    out,
+                    "{}\t{}\t{}",
+                    g.group_id,
+                    g.state,
+                    count(g.members, "member")
+                )?;
             }
         }
         Command::Describe { group, server } => {
@@ -97,6 +103,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             to,
             server,
         } => {
+            to.warn_if_seconds();
             let client = connect(&server.addr).await?;
             let target = match to {
                 Position::Earliest => ResetTarget::Earliest,

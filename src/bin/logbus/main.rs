@@ -19,6 +19,7 @@ mod dump;
 mod groups;
 mod produce;
 mod serve;
+mod time;
 mod topics;
 
 use clap::{Parser, Subcommand};
@@ -180,7 +181,8 @@ async fn connect(server: &str) -> anyhow::Result<logbus::client::Client> {
     Ok(logbus::client::Client::connect(server).await?)
 }
 
-/// A `--from`/`--to` position: earliest, latest, an offset, or `@TIMESTAMP_MS`.
+/// A `--from`/`--to` position: earliest, latest, an offset, `@TIMESTAMP_MS`
+/// or an ISO-8601 time (`2026-12-02T10:00:00Z`, `@` optional).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Position {
     Earliest,
@@ -189,25 +191,52 @@ enum Position {
     Timestamp(i64),
 }
 
+/// Milliseconds below this (1973-03-03) are almost surely seconds.
+const SECONDS_LOOK: i64 = 100_000_000_000;
+
+impl Position {
+    /// Warns on stderr about a timestamp that looks like seconds rather
+    /// than milliseconds: read as milliseconds it lies in early 1970, so
+    /// every record would match.
+    fn warn_if_seconds(self) {
+        if let Position::Timestamp(ms) = self
+            && (1..SECONDS_LOOK).contains(&ms)
+        {
+            eprintln!(
+                "logbus: warning: @{ms} is read as milliseconds ({}); if you meant seconds, write @{}000 or {}",
+                time::format_ms(ms),
+                ms,
+                time::format_ms(ms.saturating_mul(1000)),
+            );
+        }
+    }
+}
+
 impl std::str::FromStr for Position {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Position, String> {
+        let expected = "expected earliest, latest, OFFSET, @TIMESTAMP_MS or an ISO-8601 time";
         match s {
             "earliest" => Ok(Position::Earliest),
             "latest" => Ok(Position::Latest),
             _ => {
-                let (number, timestamp) = match s.strip_prefix('@') {
+                let (text, at) = match s.strip_prefix('@') {
                     Some(ts) => (ts, true),
                     None => (s, false),
                 };
-                let n: i64 = number.parse().map_err(|e| {
-                    format!("expected earliest, latest, OFFSET or @TIMESTAMP_MS, got {s:?}: {e}")
-                })?;
+                if text.contains('-') && !text.starts_with('-') {
+                    return time::parse_iso8601(text)
+                        .map(Position::Timestamp)
+                        .map_err(|e| format!("{expected}, got {s:?}: {e}"));
+                }
+                let n: i64 = text
+                    .parse()
+                    .map_err(|e| format!("{expected}, got {s:?}: {e}"))?;
                 if n < 0 {
                     return Err(format!("{s:?} is negative"));
                 }
-                Ok(if timestamp {
+                Ok(if at {
                     Position::Timestamp(n)
                 } else {
                     Position::Offset(n)
@@ -215,6 +244,12 @@ impl std::str::FromStr for Position {
             }
         }
     }
+}
+
+/// `1 partition`, `2 partitions`.
+fn count(n: impl Into<i64>, noun: &str) -> String {
+    let n = n.into();
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 /// `none|written|fsync`.

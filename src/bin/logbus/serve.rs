@@ -69,8 +69,8 @@ pub fn run(args: Args, workers: Option<u16>) -> anyhow::Result<()> {
     let config = config
         .auto_create_topics(!args.no_auto_create)
         .default_partitions(args.default_partitions);
-    let broker = Broker::open(config)
-        .with_context(|| format!("cannot open the broker on {}", args.data.display()))?;
+    // The broker's errors name the directory or file at fault.
+    let broker = Broker::open(config).context("cannot open the broker")?;
     let runtime = super::runtime(workers)?;
     let result = runtime.block_on(serve(&args, broker.clone()));
     // Closing writes the clean-shutdown markers; it fsyncs, so off the runtime.
@@ -84,9 +84,8 @@ async fn serve(args: &Args, broker: Broker) -> anyhow::Result<()> {
         observer: Some(Arc::new(Timings(Arc::clone(&metrics)))),
         ..ServerConfig::default()
     };
-    let server = server::start(&args.listen, broker.clone(), config)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    // Its error names the address already.
+    let server = server::start(&args.listen, broker.clone(), config).await?;
     let http = tokio::net::TcpListener::bind(&args.http)
         .await
         .with_context(|| format!("cannot listen on {}", args.http))?;

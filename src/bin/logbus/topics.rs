@@ -1,6 +1,6 @@
 //! `logbus topics create|list|describe|delete`.
 
-use super::{DEFAULT_SERVER, connect};
+use super::{DEFAULT_SERVER, connect, count};
 use logbus::client::TopicConfig;
 use logbus::protocol::CleanupPolicy;
 use std::io::Write;
@@ -12,7 +12,7 @@ pub enum Command {
         /// Topic name: [a-zA-Z0-9._-], 1 to 249 characters.
         name: String,
         /// Number of partitions.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
         partitions: i32,
         /// Keep only the latest record per key (cleanup.policy=compact).
         #[arg(long)]
@@ -86,16 +86,20 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 ..TopicConfig::default()
             };
             client.create_topic(&name, partitions, config).await?;
-            writeln!(out, "created topic {name} with {partitions} partitions")?;
+            writeln!(
+                out,
+                "created topic {name} with {}",
+                count(partitions, "partition")
+            )?;
         }
         Command::List { internal, server } => {
             let client = connect(&server.addr).await?;
             for topic in client.list_topics(internal).await? {
                 writeln!(
                     out,
-                    "{}\t{} partitions{}",
+                    "{}\t{}{}",
                     topic.name,
-                    topic.partitions,
+                    count(topic.partitions, "partition"),
                     if topic.internal { "\tinternal" } else { "" }
                 )?;
             }

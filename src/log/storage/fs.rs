@@ -24,6 +24,13 @@ pub const LOCK_FILE: &str = ".lock";
 
 impl Storage for FileStorage {
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        if path.exists() && !path.is_dir() {
+            // `create_dir_all` would say "File exists", which misleads.
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("{} is not a directory", path.display()),
+            ));
+        }
         fs::create_dir_all(path)
     }
 
@@ -85,7 +92,7 @@ impl Storage for FileStorage {
             Ok(()) => Ok(DirLock::new(Box::new(file))),
             Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
-                format!("{} is locked by another process", path.display()),
+                "its lock is held by another process",
             )),
             Err(fs::TryLockError::Error(e)) => Err(e),
         }
