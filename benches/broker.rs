@@ -100,6 +100,7 @@ fn produce(c: &mut Criterion) {
             let config = TopicConfig {
                 partitions: threads as u32,
                 log: log_config(),
+                ..TopicConfig::default()
             };
             broker.create_topic("t", config).unwrap();
             group.bench_function(BenchmarkId::from_parameter("broker_raw"), |b| {

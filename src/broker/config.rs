@@ -12,6 +12,10 @@ use std::sync::Arc;
 pub struct TopicConfig {
     /// Number of partitions (at least 1).
     pub partitions: u32,
+    /// Kafka's `flush.messages`: `Some(1)` makes every produce to the topic
+    /// wait for an fsync, whatever durability the producer asked for;
+    /// `None` (Kafka's default, never) leaves it to the producer.
+    pub flush_messages: Option<u64>,
     /// Each partition's log settings: cleanup policy (delete, compact or
     /// both), retention, segment size, compaction lags, ...
     pub log: LogConfig,
@@ -21,6 +25,7 @@ impl Default for TopicConfig {
     fn default() -> TopicConfig {
         TopicConfig {
             partitions: 1,
+            flush_messages: None,
             log: LogConfig::default(),
         }
     }
@@ -39,6 +44,7 @@ impl TopicConfig {
     pub fn compacted(partitions: u32) -> TopicConfig {
         TopicConfig {
             partitions,
+            flush_messages: None,
             log: LogConfig {
                 cleanup_policy: CleanupPolicy::Compact,
                 ..LogConfig::default()

@@ -89,6 +89,17 @@ pub enum BrokerError {
         /// The value given.
         value: i64,
     },
+    /// A topic config (Kafka's name) that is unknown, read-only, or has a
+    /// value it cannot take. Kafka: `INVALID_CONFIG` (40).
+    #[error("topic config {name}={value:?} refused: {problem}")]
+    TopicConfigRefused {
+        /// The config's name as given.
+        name: String,
+        /// The value given (`None` for a reset).
+        value: Option<String>,
+        /// Why.
+        problem: &'static str,
+    },
     /// Internal topics cannot be written, deleted or re-partitioned by clients. Kafka: `INVALID_REQUEST` (42).
     #[error("topic {topic} is internal to the broker")]
     InternalTopic {
@@ -329,7 +340,7 @@ impl BrokerError {
             InvalidSessionTimeout { .. } => 26,
             TopicExists { .. } => 36,
             InvalidPartitions { .. } => 37,
-            InvalidConfig { .. } => 40,
+            InvalidConfig { .. } | TopicConfigRefused { .. } => 40,
             InternalTopic { .. } => 42,
             OutOfOrderSequence { .. } => 45,
             ProducerFenced { .. } => 47,

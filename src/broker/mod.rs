@@ -30,6 +30,8 @@ mod produce;
 mod producer_id;
 mod producer_state;
 mod topic;
+mod topic_admin;
+mod topic_id;
 
 pub use crate::log::CleanupPolicy;
 pub use config::{BrokerConfig, GroupConfig, StorageConfig, TopicConfig};
@@ -49,6 +51,8 @@ pub use produce::{PartitionAppend, ProduceRecord, RecordMetadata};
 pub use producer_id::ProducerIdAndEpoch;
 pub use producer_state::MAX_CACHED_BATCHES;
 pub use topic::{MAX_TOPIC_NAME_LEN, TOPIC_META_SUFFIX, validate_topic_name};
+pub use topic_admin::{ConfigEntry, ConfigOp, ConfigSource, ConfigType};
+pub use topic_id::TopicId;
 
 use crate::clock::Clock;
 use crate::log::storage::{DirLock, OpenMode, Storage};
@@ -82,6 +86,8 @@ pub struct PartitionDescription {
 pub struct TopicDescription {
     /// Topic name.
     pub name: String,
+    /// Its persistent UUID (Kafka's topic id).
+    pub id: TopicId,
     /// Its settings.
     pub config: TopicConfig,
     /// Whether the broker owns it (`__consumer_offsets`).
@@ -223,8 +229,18 @@ impl Broker {
             let Some(bytes) = read_small_file(&*storage, &path, 4096)? else {
                 continue;
             };
-            let meta = TopicMeta::decode(&bytes)
-                .map_err(|problem| BrokerError::CorruptMetadata { path, problem })?;
+            let mut meta =
+                TopicMeta::decode(&bytes).map_err(|problem| BrokerError::CorruptMetadata {
+                    path: path.clone(),
+                    problem,
+                })?;
+            if meta.id.is_zero() {
+                // Written before topics had ids: give it one, durably,
+                // before any client can see it.
+                meta.id = TopicId::random();
+                log::write_atomically(&*storage, &dir, name, &meta.encode())
+                    .map_err(metadata_err(path))?;
+            }
             let topic = open_topic(&storage, &dir, &clock, meta)?;
             topics.insert(topic.name.clone(), Arc::new(topic));
         }
@@ -372,6 +388,7 @@ impl Broker {
         let s = &self.shared;
         let meta = TopicMeta {
             name: name.to_owned(),
+            id: TopicId::random(),
             config,
             created_ms: s.clock.now_ms(),
         };
@@ -529,6 +546,7 @@ impl Broker {
             .collect();
         Ok(TopicDescription {
             name: topic.name.clone(),
+            id: topic.id,
             config: read(&topic.config).clone(),
             internal: topic.name == OFFSETS_TOPIC,
             partitions,
@@ -732,6 +750,7 @@ fn open_topic(
     }
     Ok(Topic {
         name: meta.name,
+        id: meta.id,
         created_ms: meta.created_ms,
         config: RwLock::new(meta.config),
         partitions: RwLock::new(partitions),

@@ -118,6 +118,7 @@ pub(crate) fn decode(key: &[u8], value: Option<&[u8]>) -> Option<OffsetRecord> {
 fn offsets_topic_config(partitions: u32) -> TopicConfig {
     TopicConfig {
         partitions,
+        flush_messages: None,
         log: LogConfig {
             // Only the latest commit per (group, topic, partition) matters (design §6).
             cleanup_policy: CleanupPolicy::Compact,

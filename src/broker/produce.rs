@@ -183,6 +183,7 @@ impl Broker {
             });
         }
         let t = self.topic_or_auto_create(topic)?;
+        let durability = t.durability(durability);
         let n = t.partition_count();
         let sticky = sticky_partition(&t.sticky, n);
         let (by_partition, used_sticky) = group_by_partition(topic, &records, n, sticky)?;
@@ -246,9 +247,10 @@ impl Broker {
                 topic: topic.to_owned(),
             })
         } else {
-            self.topic_or_auto_create(topic)
-                .and_then(|t| t.partition(partition))
-                .and_then(|p| self.append_to(&p, batches, durability))
+            self.topic_or_auto_create(topic).and_then(|t| {
+                let p = t.partition(partition)?;
+                self.append_to(&p, batches, t.durability(durability))
+            })
         };
         if result.is_err() {
             add(&self.shared.metrics.produce_errors, 1);

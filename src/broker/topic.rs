@@ -7,7 +7,7 @@
 //! ```text
 //!  off  len  field
 //!    0    4  magic              b"LBTP"
-//!    4    2  version            u16 = 1
+//!    4    2  version            u16: 2 (1 before topic ids; still read)
 //!    6    2  name_len           u16 (1..=249)
 //!    8    n  name               UTF-8, [a-zA-Z0-9._-]
 //!  8+n    4  partitions         u32 (>= 1)
@@ -23,8 +23,14 @@
 //! 73+n    8  min_compaction_lag_ms      i64
 //! 81+n    8  max_compaction_lag_ms      i64
 //! 89+n    8  delete_retention_ms        i64
-//! 97+n    4  crc                u32: CRC-32C of bytes 0..97+n
+//! 97+n   16  topic_id           UUID (version 2 only)
+//!113+n    8  flush_messages     i64, -1 = never forced (version 2 only)
+//!121+n    4  crc                u32: CRC-32C of the bytes before it
 //! ```
+//!
+//! A version 1 file (101 + n bytes, crc at 97+n) decodes with a zero topic
+//! id; the broker gives the topic an id on open and rewrites the file as
+//! version 2.
 //!
 //! A name can never escape the data directory: `/`, `\` and `..` are
 //! impossible under the rules, and the suffix `.topic` never ends in a
@@ -35,6 +41,7 @@ use super::config::TopicConfig;
 use super::error::{BrokerError, TopicNameProblem};
 use super::metrics::TopicMetrics;
 use super::producer_state::ProducerStates;
+use super::topic_id::TopicId;
 use crate::log::CleanupPolicy;
 use crate::log::{Log, LogConfig};
 use std::path::{Path, PathBuf};
@@ -48,7 +55,9 @@ pub const TOPIC_META_SUFFIX: &str = ".topic";
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
 
 const MAGIC: &[u8; 4] = b"LBTP";
-const VERSION: u16 = 1;
+const VERSION: u16 = 2;
+/// The version written before topics had ids (no id, no flush setting).
+const VERSION_1: u16 = 1;
 
 /// Checks `name` against Kafka's topic name rules.
 ///
@@ -93,12 +102,16 @@ pub(crate) fn parse_partition_dir(name: &str) -> Option<(&str, u32)> {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TopicMeta {
     pub name: String,
+    /// `TopicId::ZERO` only when read from a version 1 file.
+    pub id: TopicId,
     pub config: TopicConfig,
     pub created_ms: i64,
 }
 
 /// Bytes of a metadata file besides the name.
-const FIXED_LEN: usize = 101;
+const FIXED_LEN: usize = 125;
+/// Bytes of a version 1 metadata file besides the name.
+const FIXED_LEN_V1: usize = 101;
 
 fn policy_code(policy: CleanupPolicy) -> u8 {
     match policy {
@@ -144,6 +157,8 @@ impl TopicMeta {
         b.extend_from_slice(&c.log.min_compaction_lag_ms.to_be_bytes());
         b.extend_from_slice(&c.log.max_compaction_lag_ms.to_be_bytes());
         b.extend_from_slice(&c.log.delete_retention_ms.to_be_bytes());
+        b.extend_from_slice(&self.id.0);
+        b.extend_from_slice(&opt_u64(c.flush_messages).to_be_bytes());
         let crc = crc32c::crc32c(&b);
         b.extend_from_slice(&crc.to_be_bytes());
         b
@@ -154,14 +169,16 @@ impl TopicMeta {
         if b.len() < 8 || &b[..4] != MAGIC {
             return Err("bad magic");
         }
-        if u16::from_be_bytes([b[4], b[5]]) != VERSION {
-            return Err("unknown version");
-        }
+        let fixed = match u16::from_be_bytes([b[4], b[5]]) {
+            VERSION => FIXED_LEN,
+            VERSION_1 => FIXED_LEN_V1,
+            _ => return Err("unknown version"),
+        };
         let n = usize::from(u16::from_be_bytes([b[6], b[7]]));
-        if b.len() != FIXED_LEN + n {
+        if b.len() != fixed + n {
             return Err("wrong length");
         }
-        let (body, crc) = b.split_at(FIXED_LEN - 4 + n);
+        let (body, crc) = b.split_at(fixed - 4 + n);
         if crc32c::crc32c(body) != u32::from_be_bytes(crc.try_into().map_err(|_| "wrong length")?) {
             return Err("CRC mismatch");
         }
@@ -190,13 +207,22 @@ impl TopicMeta {
         let min_compaction_lag_ms = i64_at(take(8));
         let max_compaction_lag_ms = i64_at(take(8));
         let delete_retention_ms = i64_at(take(8));
+        let (id, flush_messages) = if fixed == FIXED_LEN {
+            let id = TopicId(take(16).try_into().expect("16 bytes"));
+            let flush = i64_at(take(8));
+            (id, (flush >= 0).then_some(flush as u64))
+        } else {
+            (TopicId::ZERO, None)
+        };
         if partitions == 0 {
             return Err("zero partitions");
         }
         Ok(TopicMeta {
             name: name.to_owned(),
+            id,
             config: TopicConfig {
                 partitions,
+                flush_messages,
                 log: LogConfig {
                     cleanup_policy: policy,
                     segment_bytes,
@@ -255,6 +281,8 @@ impl Partition {
 /// One topic and its partitions.
 pub(crate) struct Topic {
     pub name: String,
+    /// Never zero once the topic is open.
+    pub id: TopicId,
     pub created_ms: i64,
     pub config: RwLock<TopicConfig>,
     /// Grows when partitions are added; never shrinks.
@@ -284,6 +312,7 @@ impl Topic {
     pub fn meta(&self) -> TopicMeta {
         TopicMeta {
             name: self.name.clone(),
+            id: self.id,
             config: super::read(&self.config).clone(),
             created_ms: self.created_ms,
         }
@@ -316,8 +345,10 @@ mod tests {
     fn topic_metadata_round_trips_and_corruption_is_detected() {
         let meta = TopicMeta {
             name: "orders".into(),
+            id: TopicId::random(),
             config: TopicConfig {
                 partitions: 6,
+                flush_messages: Some(1),
                 log: LogConfig {
                     cleanup_policy: CleanupPolicy::Compact,
                     min_cleanable_dirty_ratio: 0.25,
@@ -338,6 +369,28 @@ mod tests {
             assert!(TopicMeta::decode(&bad).is_err(), "flip at {i}");
         }
         assert!(TopicMeta::decode(&bytes[..bytes.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn a_version_1_file_without_id_still_decodes_with_a_zero_id() {
+        let meta = TopicMeta {
+            name: "old".into(),
+            id: TopicId::random(),
+            config: TopicConfig::compacted(3),
+            created_ms: 77,
+        };
+        // A version 1 file is a version 2 file without the id and flush
+        // fields, with its own version and CRC.
+        let v2 = meta.encode();
+        let n = meta.name.len();
+        let mut v1 = v2[..FIXED_LEN_V1 - 4 + n].to_vec();
+        v1[4..6].copy_from_slice(&VERSION_1.to_be_bytes());
+        let crc = crc32c::crc32c(&v1);
+        v1.extend_from_slice(&crc.to_be_bytes());
+        let old = TopicMeta::decode(&v1).unwrap();
+        assert!(old.id.is_zero());
+        assert_eq!(old.config, meta.config);
+        assert_eq!((old.name.as_str(), old.created_ms), ("old", 77));
     }
 
     #[test]

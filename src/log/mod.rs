@@ -424,6 +424,25 @@ impl Log {
         lock(&self.inner).config.clone()
     }
 
+    /// The largest batch timestamp in the log and the last offset of the
+    /// first batch carrying it (Kafka's ListOffsets `MAX_TIMESTAMP`), or
+    /// `None` when the log holds no readable record.
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        let inner = lock(&self.inner);
+        let log_start = inner.log_start_offset;
+        let mut best: Option<(i64, i64)> = None;
+        for s in inner
+            .segments
+            .iter()
+            .filter(|s| s.max_timestamp >= 0 && s.offset_of_max_timestamp >= log_start)
+        {
+            if best.is_none_or(|(ts, _)| s.max_timestamp > ts) {
+                best = Some((s.max_timestamp, s.offset_of_max_timestamp));
+            }
+        }
+        best.map(|(ts, offset)| (offset, ts))
+    }
+
     /// Replaces the log's settings; they apply from the next append or retention pass.
     pub fn set_config(&self, config: LogConfig) {
         lock(&self.inner).config = config;
@@ -768,6 +787,17 @@ impl Log {
     /// # Errors
     /// An I/O error, or a record error if a stored batch cannot be decoded.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>, LogError> {
+        Ok(self
+            .offset_and_timestamp_for(timestamp)?
+            .map(|(offset, _)| offset))
+    }
+
+    /// As [`Log::offset_for_timestamp`], with that record's timestamp (the
+    /// batch's for log-append-time batches), as Kafka's ListOffsets answers.
+    ///
+    /// # Errors
+    /// An I/O error, or a record error if a stored batch cannot be decoded.
+    pub fn offset_and_timestamp_for(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
         let inner = lock(&self.inner);
         let log_start = inner.log_start_offset;
         for segment in inner
@@ -797,7 +827,12 @@ impl Log {
                     r.offset >= log_start && (h.is_log_append_time() || r.timestamp >= timestamp)
                 });
                 if let Some(r) = hit {
-                    return Ok(Some(r.offset));
+                    let ts = if h.is_log_append_time() {
+                        h.max_timestamp
+                    } else {
+                        r.timestamp
+                    };
+                    return Ok(Some((r.offset, ts)));
                 }
             }
         }

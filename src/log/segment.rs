@@ -56,7 +56,8 @@ pub(crate) struct Segment {
     pub time_index: TimeIndex,
     /// Largest batch timestamp in the segment, -1 when empty.
     pub max_timestamp: i64,
-    offset_of_max_timestamp: i64,
+    /// Last offset of the batch that set `max_timestamp`.
+    pub offset_of_max_timestamp: i64,
     bytes_since_index: u64,
     /// When the segment began, for `segment_ms`: the first append's clock
     /// time, or after a reopen the first batch's max timestamp.

@@ -44,10 +44,11 @@ fn variant(e: &BrokerError) -> usize {
         Cleaner { .. } => 27,
         Closed => 28,
         TaskFailed { .. } => 29,
+        TopicConfigRefused { .. } => 30,
     }
 }
 
-const VARIANTS: usize = 30;
+const VARIANTS: usize = 31;
 
 fn io_error() -> io::Error {
     io::Error::other("disk on fire")
@@ -85,6 +86,11 @@ async fn every_broker_error() -> Vec<BrokerError> {
         BrokerError::InvalidConfig {
             setting: "segment.bytes",
             value: -1,
+        },
+        BrokerError::TopicConfigRefused {
+            name: "retention.ms".into(),
+            value: Some("-2".into()),
+            problem: "must be -1 or more",
         },
         BrokerError::InternalTopic {
             topic: "__consumer_offsets".into(),
