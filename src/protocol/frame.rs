@@ -21,35 +21,45 @@ pub const LENGTH_PREFIX: usize = 4;
 /// Default maximum payload size of a frame: 8 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 8 * 1024 * 1024;
 
-/// Takes one complete frame's payload off the front of `buf`.
-///
-/// Returns `Ok(None)` while the frame is incomplete. Memory is reserved for
-/// the rest of the frame only after its length has passed the `max_frame`
-/// check, so a hostile prefix cannot make the caller allocate more than
-/// `max_frame` bytes. The payload is split off `buf` without copying.
+/// The whole length (prefix included) of the frame starting at the front of
+/// `buf`, once its prefix is there: `Ok(None)` while fewer than
+/// [`LENGTH_PREFIX`] bytes are present.
 ///
 /// # Errors
-/// [`ProtocolError::FrameTooLarge`] when the prefix exceeds `max_frame`; the
-/// stream cannot be resynchronised after that, so the connection should close.
-pub fn decode_frame(buf: &mut BytesMut, max_frame: usize) -> Result<Option<Bytes>, ProtocolError> {
-    if buf.len() < LENGTH_PREFIX {
+/// [`ProtocolError::FrameTooLarge`] when the prefix exceeds `max_frame`.
+pub fn frame_len(buf: &[u8], max_frame: usize) -> Result<Option<usize>, ProtocolError> {
+    let Some(prefix) = buf.first_chunk::<LENGTH_PREFIX>() else {
         return Ok(None);
-    }
-    let size = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    };
+    let size = u32::from_be_bytes(*prefix) as usize;
     if size > max_frame {
         return Err(ProtocolError::FrameTooLarge {
             size,
             max: max_frame,
         });
     }
-    let total = LENGTH_PREFIX + size;
+    Ok(Some(LENGTH_PREFIX + size))
+}
+
+/// Takes one complete frame's payload off the front of `buf`.
+///
+/// Returns `Ok(None)` while the frame is incomplete. Nothing is reserved
+/// for the rest of the frame: the caller grows `buf` as bytes arrive, so a
+/// prefix that claims much and delivers little costs only what it delivered.
+/// The payload is split off `buf` without copying.
+///
+/// # Errors
+/// [`ProtocolError::FrameTooLarge`] when the prefix exceeds `max_frame`; the
+/// stream cannot be resynchronised after that, so the connection should close.
+pub fn decode_frame(buf: &mut BytesMut, max_frame: usize) -> Result<Option<Bytes>, ProtocolError> {
+    let Some(total) = frame_len(buf, max_frame)? else {
+        return Ok(None);
+    };
     if buf.len() < total {
-        // Safe to reserve: `size` is within the configured maximum.
-        buf.reserve(total - buf.len());
         return Ok(None);
     }
     buf.advance(LENGTH_PREFIX);
-    Ok(Some(buf.split_to(size).freeze()))
+    Ok(Some(buf.split_to(total - LENGTH_PREFIX).freeze()))
 }
 
 /// Appends `payload` to `out` as one frame.
@@ -135,6 +145,20 @@ mod tests {
             })
         );
         assert_eq!(buf.capacity(), before);
+    }
+
+    #[test]
+    fn an_incomplete_frame_reserves_nothing_beyond_what_arrived() {
+        let mut buf = BytesMut::with_capacity(8);
+        buf.put_u32(8 * 1024 * 1024);
+        buf.put_u8(1);
+        assert_eq!(decode_frame(&mut buf, DEFAULT_MAX_FRAME).unwrap(), None);
+        assert!(buf.capacity() < 1024, "reserved {} bytes", buf.capacity());
+        assert_eq!(
+            frame_len(&buf, DEFAULT_MAX_FRAME).unwrap(),
+            Some(4 + (8 << 20))
+        );
+        assert_eq!(frame_len(&buf[..3], DEFAULT_MAX_FRAME).unwrap(), None);
     }
 
     #[test]

@@ -25,7 +25,10 @@ pub mod wire;
 pub use api::{ApiKey, RequestBody, ResponseBody};
 pub use error::{MalformedReason, ProtocolError};
 pub use error_code::ErrorCode;
-pub use frame::{DEFAULT_MAX_FRAME, decode_frame, encode_frame, frame_parts, write_frame};
+pub use frame::{
+    DEFAULT_MAX_FRAME, LENGTH_PREFIX, decode_frame, encode_frame, frame_len, frame_parts,
+    write_frame,
+};
 pub use header::{
     RequestHeader, ResponseHeader, decode_request, decode_response, encode_refusal, encode_request,
     encode_request_parts, encode_response, encode_response_parts, peek_correlation_id,

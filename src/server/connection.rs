@@ -16,30 +16,37 @@
 //! `max_bytes`), then the real response until the writer has written it —
 //! and the requests in flight. While either is over its limit the reader
 //! does not read the socket, so the peer's writes stall in the kernel
-//! instead of the server buffering without bound.
+//! instead of the server buffering without bound. Server-wide, the frames
+//! are read by a [`FrameReader`] under the request budget and deadlines of
+//! [`super::limits`], and queued responses are counted in a
+//! [`ResponseShare`]: past the response budget a connection over its fair
+//! share stops reading too, while the others go on.
 //!
 //! Knows the protocol's framing and headers, and `dispatch`; not the broker.
 
 use super::dispatch::{self, Outcome};
+use super::limits::{Enforced, Frame, ReadEnd, ReadTimeouts, RequestCharge, ResponseShare};
 use super::{CloseReason, RequestEvent, Shared};
 use crate::protocol::{
-    ApiKey, ErrorCode, ProtocolError, RequestBody, RequestHeader, decode_frame, decode_request,
-    encode_refusal, encode_response_parts, frame_parts,
+    ApiKey, ErrorCode, ProtocolError, RequestBody, RequestHeader, decode_request, encode_refusal,
+    encode_response_parts, frame_parts,
 };
 use bytes::{BufMut, Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, mpsc, watch};
 
-/// What one connection holds in flight, and a wake-up for its reader.
-#[derive(Default)]
+/// What one connection holds in flight, and a wake-up for its reader. Its
+/// bytes are mirrored in the connection's [`ResponseShare`], so the server
+/// sees every connection's load at once.
 struct Budget {
     load: Mutex<Load>,
     room: Notify,
+    share: ResponseShare,
 }
 
 #[derive(Default)]
@@ -51,6 +58,14 @@ struct Load {
 }
 
 impl Budget {
+    fn new(share: ResponseShare) -> Budget {
+        Budget {
+            load: Mutex::default(),
+            room: Notify::new(),
+            share,
+        }
+    }
+
     fn load(&self) -> MutexGuard<'_, Load> {
         // Plain counters: a panic elsewhere cannot leave them half-updated.
         self.load
@@ -59,6 +74,7 @@ impl Budget {
     }
 
     fn charge(&self, bytes: usize) {
+        self.share.queued(bytes);
         let mut l = self.load();
         l.bytes += bytes;
         l.requests += 1;
@@ -66,6 +82,8 @@ impl Budget {
 
     /// Replaces a request's reservation by what it really holds now.
     fn recharge(&self, from: usize, to: usize) {
+        self.share.queued(to);
+        self.share.written(from);
         let mut l = self.load();
         l.bytes = l.bytes - from + to;
     }
@@ -76,6 +94,7 @@ impl Budget {
             l.bytes -= bytes;
             l.requests -= requests;
         }
+        self.share.written(bytes);
         // `notify_one` keeps a permit when the reader is not waiting yet.
         self.room.notify_one();
     }
@@ -111,6 +130,8 @@ struct Job {
     request_len: usize,
     charge: usize,
     received: Instant,
+    /// The request's bytes in the server-wide budget, held until answered.
+    _held: RequestCharge,
 }
 
 /// Serves one accepted connection until the peer leaves, the connection
@@ -121,8 +142,8 @@ pub(super) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
     if let Some(o) = &shared.config.observer {
         o.on_connection_opened(peer);
     }
-    let (mut rd, wr) = stream.into_split();
-    let budget = Arc::new(Budget::default());
+    let (rd, wr) = stream.into_split();
+    let budget = Arc::new(Budget::new(shared.limits.response_share()));
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(write_loop(
         wr,
@@ -140,7 +161,7 @@ pub(super) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
     });
     let (produce_tx, produce_rx) = mpsc::unbounded_channel();
     let producer = tokio::spawn(produce_loop(Arc::clone(&ctx), produce_rx));
-    let reason = read_loop(&mut rd, &ctx, &produce_tx, peer).await;
+    let reason = read_loop(&rd, &ctx, &produce_tx, peer).await;
     let _ = closing_tx.send(true);
     drop(produce_tx);
     let _ = producer.await;
@@ -155,17 +176,26 @@ pub(super) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
 }
 
 async fn read_loop(
-    rd: &mut OwnedReadHalf,
+    rd: &OwnedReadHalf,
     ctx: &Arc<Ctx>,
     produce: &mpsc::UnboundedSender<Job>,
     peer: SocketAddr,
 ) -> CloseReason {
     let config = &ctx.shared.config;
+    let limits = &ctx.shared.limits;
     let mut stop = ctx.shared.stop.clone();
-    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut reader = limits.reader(ReadTimeouts {
+        idle: config.idle_timeout,
+        first_request: config.first_request_timeout,
+        frame: config.frame_timeout,
+    });
     loop {
-        // Backpressure: read nothing more while the connection is over budget.
+        // Backpressure: read nothing more while the connection is over its
+        // budget, or over its share of the server's response budget.
         loop {
+            let changed = ctx.budget.share.changed();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
             let (room, closed) = {
                 let l = ctx.budget.load();
                 (
@@ -177,52 +207,60 @@ async fn read_loop(
             if closed {
                 return CloseReason::Io;
             }
-            if room {
+            if room && ctx.budget.share.may_read() {
                 break;
             }
             tokio::select! {
                 _ = stop.wait_for(|s| *s) => return CloseReason::Shutdown,
                 () = ctx.budget.room.notified() => {}
+                () = changed => {}
             }
         }
-        match decode_frame(&mut buf, config.max_frame) {
-            Ok(Some(frame)) => {
+        let next = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => return CloseReason::Shutdown,
+            next = reader.next_frame(rd) => next,
+        };
+        let end = match next {
+            Ok(frame) => {
                 if let Err(e) = start(frame, ctx, produce) {
                     tracing::warn!(%peer, error = %e, "closing connection: malformed request");
                     return CloseReason::Malformed;
                 }
                 continue;
             }
-            Ok(None) => {}
-            Err(e) => {
+            Err(end) => end,
+        };
+        match end {
+            ReadEnd::Idle if ctx.budget.load().requests > 0 => {}
+            ReadEnd::Idle => {
+                tracing::debug!(%peer, "closing idle connection");
+                return CloseReason::Idle;
+            }
+            ReadEnd::PeerClosed => return CloseReason::PeerClosed,
+            ReadEnd::Truncated { left } => {
+                tracing::warn!(%peer, left, "peer closed in the middle of a frame");
+                return CloseReason::Malformed;
+            }
+            e @ ReadEnd::TooLarge { .. } => {
                 tracing::warn!(%peer, error = %e, "closing connection: bad frame");
                 return CloseReason::Malformed;
             }
-        }
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(16 * 1024);
-        }
-        let read = tokio::select! {
-            biased;
-            _ = stop.wait_for(|s| *s) => return CloseReason::Shutdown,
-            r = tokio::time::timeout(config.idle_timeout, rd.read_buf(&mut buf)) => r,
-        };
-        match read {
-            Err(_elapsed) => {
-                if ctx.budget.load().requests == 0 {
-                    tracing::debug!(%peer, "closing idle connection");
-                    return CloseReason::Idle;
+            ReadEnd::SlowFrame => {
+                let (total, log) = limits.note(Enforced::SlowFrame);
+                if log {
+                    tracing::warn!(%peer, timeout = ?config.frame_timeout, closed_so_far = total, "closing connection: frame not complete within the frame timeout");
                 }
+                return CloseReason::SlowFrame;
             }
-            Ok(Ok(0)) => {
-                if !buf.is_empty() {
-                    tracing::warn!(%peer, left = buf.len(), "peer closed in the middle of a frame");
-                    return CloseReason::Malformed;
+            ReadEnd::NoRequest => {
+                let (total, log) = limits.note(Enforced::NoRequest);
+                if log {
+                    tracing::warn!(%peer, timeout = ?config.first_request_timeout, closed_so_far = total, "closing connection: no request within the first-request timeout");
                 }
-                return CloseReason::PeerClosed;
+                return CloseReason::NoRequest;
             }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
+            ReadEnd::Io(e) => {
                 tracing::debug!(%peer, error = %e, "read failed");
                 return CloseReason::Io;
             }
@@ -235,10 +273,14 @@ async fn read_loop(
 /// # Errors
 /// A fatal [`ProtocolError`]: the connection must close.
 fn start(
-    frame: Bytes,
+    frame: Frame,
     ctx: &Arc<Ctx>,
     produce: &mpsc::UnboundedSender<Job>,
 ) -> Result<(), ProtocolError> {
+    let Frame {
+        payload: frame,
+        charge: held,
+    } = frame;
     let request_len = frame.len();
     match decode_request(frame) {
         Ok((header, body)) => {
@@ -251,6 +293,7 @@ fn start(
                 request_len,
                 charge,
                 received: Instant::now(),
+                _held: held,
             };
             if job.header.api_key == ApiKey::Produce {
                 // The produce task outlives the reader, so this cannot fail.
@@ -327,6 +370,8 @@ async fn execute(ctx: &Ctx, job: Job) {
     let charge = job.request_len + len;
     ctx.budget.recharge(job.charge, charge);
     let _ = ctx.out.send(Outgoing { frame, charge });
+    // The request's bytes leave the budget once it is answered.
+    drop(job._held);
     if let Some(work) = unfinished {
         // Answered already (timed out); the next produce waits for it.
         work.await;
@@ -375,6 +420,7 @@ async fn write_loop(
         }
         budget.release(charge, count);
     }
+    // What is still queued is given back when the connection's share drops.
     budget.close();
     let _ = w.shutdown().await;
 }

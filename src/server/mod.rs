@@ -25,14 +25,20 @@
 //! answered out of order; produces are applied one after another in arrival
 //! order; a writer task serialises responses. The limits of [`ServerConfig`]
 //! bound what one connection may hold: past `max_in_flight_bytes` the server
-//! stops reading from that socket until responses drain.
+//! stops reading from that socket until responses drain. Server-wide limits
+//! (connections overall and per address, the request and response byte
+//! budgets, the frame and first-request deadlines) live in [`limits`], a
+//! piece any listener of length-prefixed frames can share.
 
 mod connection;
 mod dispatch;
 #[cfg(test)]
 mod error_codes;
 mod groups;
+pub mod limits;
 mod topics;
+
+pub use limits::{Limits, LimitsConfig, LimitsSnapshot, Refusal};
 
 use crate::broker::Broker;
 use crate::protocol::{ApiKey, DEFAULT_MAX_FRAME, ErrorCode};
@@ -42,7 +48,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 /// Limits and timers of a server; `ServerConfig::default()` suits a dev broker.
@@ -76,8 +82,51 @@ pub struct ServerConfig {
     /// Longest long-poll a fetch may ask for; longer waits are cut to it.
     /// Default 5 minutes.
     pub max_fetch_wait: Duration,
+    /// Most connections served at once from one client address (Kafka's
+    /// `max.connections.per.ip`), so one host cannot take every slot;
+    /// refused like connections over `max_connections`. Default 512.
+    pub max_connections_per_ip: usize,
+    /// Request bytes being read or waiting to be answered, server-wide
+    /// (Kafka's `queued.max.request.bytes`). Every byte is reserved before
+    /// it is read; past the budget the server stops reading sockets instead
+    /// of growing (one frame already started may still finish). Raised to
+    /// at least one frame. Default 100 MiB.
+    pub max_queued_request_bytes: usize,
+    /// Response bytes waiting to be written, server-wide, counting the
+    /// room reserved for responses being prepared (a fetch reserves its
+    /// `max_bytes`) and the requests they answer. Past it, a
+    /// connection holding more than its fair share (this budget over the
+    /// connections with responses queued) reads no more requests until its
+    /// peer takes them; the other connections go on being served.
+    /// Default 100 MiB.
+    pub max_queued_response_bytes: usize,
+    /// A frame must be complete this long after its first byte arrived, or
+    /// the connection is closed (a client that trickles a frame cannot hold
+    /// its buffer and slot for ever). Default 30 s.
+    pub frame_timeout: Duration,
+    /// A connection must complete its first request within this long of
+    /// being accepted, or it is closed: connections that never speak give
+    /// their slot back well before `idle_timeout`. Default 10 s.
+    pub first_request_timeout: Duration,
+    /// Limits to share with another face (e.g. the Kafka listener), so the
+    /// budgets and slots above hold for both together; `None` builds them
+    /// from the fields above. When set, its own config is what counts.
+    pub limits: Option<Arc<Limits>>,
     /// Told about every request and connection (e.g. for latency histograms).
     pub observer: Option<Arc<dyn ServerObserver>>,
+}
+
+impl ServerConfig {
+    /// The connection and budget limits of this config.
+    pub fn limits_config(&self) -> LimitsConfig {
+        LimitsConfig {
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            max_queued_request_bytes: self.max_queued_request_bytes,
+            max_queued_response_bytes: self.max_queued_response_bytes,
+            max_frame: self.max_frame,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -91,6 +140,12 @@ impl Default for ServerConfig {
             tick_interval: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(10),
             max_fetch_wait: Duration::from_secs(300),
+            max_connections_per_ip: 512,
+            max_queued_request_bytes: 100 << 20,
+            max_queued_response_bytes: 100 << 20,
+            frame_timeout: Duration::from_secs(30),
+            first_request_timeout: Duration::from_secs(10),
+            limits: None,
             observer: None,
         }
     }
@@ -107,6 +162,12 @@ impl std::fmt::Debug for ServerConfig {
             .field("tick_interval", &self.tick_interval)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("max_fetch_wait", &self.max_fetch_wait)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
+            .field("max_queued_request_bytes", &self.max_queued_request_bytes)
+            .field("max_queued_response_bytes", &self.max_queued_response_bytes)
+            .field("frame_timeout", &self.frame_timeout)
+            .field("first_request_timeout", &self.first_request_timeout)
+            .field("limits", &self.limits.is_some())
             .field("observer", &self.observer.is_some())
             .finish()
     }
@@ -137,6 +198,10 @@ pub enum CloseReason {
     Io,
     /// Nothing happened for `idle_timeout`.
     Idle,
+    /// A frame was not complete within `frame_timeout`.
+    SlowFrame,
+    /// No request was complete within `first_request_timeout`.
+    NoRequest,
     /// The server is shutting down.
     Shutdown,
 }
@@ -153,8 +218,8 @@ pub trait ServerObserver: Send + Sync {
     /// Called when a served connection ends.
     fn on_connection_closed(&self, _peer: SocketAddr, _reason: CloseReason) {}
 
-    /// Called when a connection is refused because `max_connections` are open.
-    fn on_connection_refused(&self, _peer: SocketAddr) {}
+    /// Called when a connection is refused at accept, with the limit it met.
+    fn on_connection_refused(&self, _peer: SocketAddr, _reason: Refusal) {}
 
     /// Called when a request with an unknown api key or version is refused.
     fn on_refusal(&self, _api_key: i16, _api_version: i16) {}
@@ -207,6 +272,8 @@ pub async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
 pub(crate) struct Shared {
     pub broker: Broker,
     pub config: ServerConfig,
+    /// Connection slots and byte budgets.
+    pub limits: Arc<Limits>,
     /// Turns true once shutdown starts.
     pub stop: watch::Receiver<bool>,
 }
@@ -231,13 +298,17 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let limits = config
+        .limits
+        .clone()
+        .unwrap_or_else(|| Limits::new(config.limits_config()));
     let shared = Arc::new(Shared {
         broker: broker.clone(),
         config: config.clone(),
+        limits: Arc::clone(&limits),
         stop: stop_rx.clone(),
     });
     let ticker = tokio::spawn(tick_loop(broker, config.tick_interval, stop_rx));
-    let slots = Arc::new(Semaphore::new(config.max_connections));
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -245,13 +316,19 @@ pub async fn run(
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                        tracing::warn!(%peer, max = config.max_connections, "connection refused: too many connections");
-                        if let Some(o) = &config.observer {
-                            o.on_connection_refused(peer);
+                    let slot = match limits.admit(peer.ip()) {
+                        Ok(slot) => slot,
+                        Err(refusal) => {
+                            let (total, log) = limits.note(limits::Enforced::Refused(refusal));
+                            if log {
+                                tracing::warn!(%peer, limit = refusal.name(), refused_so_far = total, "connection refused");
+                            }
+                            if let Some(o) = &config.observer {
+                                o.on_connection_refused(peer, refusal);
+                            }
+                            drop(stream);
+                            continue;
                         }
-                        drop(stream);
-                        continue;
                     };
                     let shared = Arc::clone(&shared);
                     connections.spawn(async move {

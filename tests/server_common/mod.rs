@@ -6,7 +6,9 @@
 use logbus::broker::{Broker, BrokerConfig};
 use logbus::protocol::{ApiKey, RequestBody, RequestHeader, encode_request};
 use logbus::record::{BatchBuilder, Compression};
-use logbus::server::{CloseReason, RequestEvent, ServerConfig, ServerHandle, ServerObserver};
+use logbus::server::{
+    CloseReason, Refusal, RequestEvent, ServerConfig, ServerHandle, ServerObserver,
+};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -64,7 +66,7 @@ impl ServerObserver for Counts {
     fn on_connection_closed(&self, _peer: SocketAddr, reason: CloseReason) {
         self.closed.lock().unwrap().push(reason);
     }
-    fn on_connection_refused(&self, _peer: SocketAddr) {
+    fn on_connection_refused(&self, _peer: SocketAddr, _reason: Refusal) {
         self.refused.fetch_add(1, Ordering::SeqCst);
     }
     fn on_refusal(&self, _api_key: i16, _api_version: i16) {
