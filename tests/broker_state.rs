@@ -6,10 +6,13 @@
 
 use bytes::Bytes;
 use logbus::broker::{
-    Broker, BrokerConfig, FetchRequest, ProduceRecord, StorageConfig, TopicConfig, decode_records,
+    Broker, BrokerConfig, FetchRequest, ProduceRecord, ProducerIdAndEpoch, StorageConfig,
+    TopicConfig, decode_records,
 };
-use logbus::log::CleanerConfig;
 use logbus::log::storage::{MemoryStorage, Storage};
+use logbus::log::{CleanerConfig, Durability};
+use logbus::record::{BatchBuilder, Compression};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,7 +72,7 @@ fn a_compacted_topic_created_while_the_broker_runs_is_compacted_by_the_backgroun
             .map(|k| ProduceRecord::keyed(format!("k{k}"), format!("v{round}")).partition(0))
             .collect();
         broker
-            .produce("balances", records, logbus::log::Durability::Written)
+            .produce("balances", records, Durability::Written)
             .unwrap();
     }
     let described = broker.describe_topic("balances").unwrap();
@@ -85,4 +88,222 @@ fn a_compacted_topic_created_while_the_broker_runs_is_compacted_by_the_backgroun
         keys(&broker, "balances", 0).len()
     );
     broker.close().unwrap();
+}
+
+fn idempotent_batch(id: ProducerIdAndEpoch, seq: i32, values: &[&str]) -> Vec<u8> {
+    let mut b = BatchBuilder::new(Compression::None).producer(id.producer_id, id.epoch, seq);
+    for v in values {
+        b.append(5, None, Some(v.as_bytes()), &[]).unwrap();
+    }
+    b.build().unwrap()
+}
+
+/// A broker on `storage` with no background work: the test decides when
+/// periodic work runs (`tick`).
+fn quiet(storage: &MemoryStorage) -> Broker {
+    let mut config = on_storage(storage);
+    config.cleaner = None;
+    Broker::open(config).unwrap()
+}
+
+/// Files of `/data/t-0` on `storage` ending in `suffix`.
+fn files(storage: &MemoryStorage, suffix: &str) -> Vec<String> {
+    storage
+        .list_dir(Path::new("/data/t-0"))
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.ends_with(suffix))
+        .collect()
+}
+
+/// Creates topic `t` (one partition, 512-byte segments), stores producer
+/// `id`'s batch `["a", "b"]` at sequence 0 after five other records, then
+/// lets another producer roll `rolls` segments; returns where the batch
+/// landed.
+fn store_then_roll(
+    broker: &Broker,
+    storage: &MemoryStorage,
+    id: ProducerIdAndEpoch,
+    rolls: usize,
+) -> (i64, i64) {
+    store_then_roll_capped(broker, storage, id, rolls, None)
+}
+
+/// As [`store_then_roll`], with `retention.bytes` set to `cap`.
+fn store_then_roll_capped(
+    broker: &Broker,
+    storage: &MemoryStorage,
+    id: ProducerIdAndEpoch,
+    rolls: usize,
+    cap: Option<u64>,
+) -> (i64, i64) {
+    let mut topic = TopicConfig::default();
+    topic.log.segment_bytes = 512;
+    topic.log.retention_ms = None;
+    topic.log.retention_bytes = cap;
+    broker.create_topic("t", topic).unwrap();
+    for i in 0..5 {
+        broker
+            .produce(
+                "t",
+                vec![ProduceRecord::new(format!("x{i}")).partition(0)],
+                Durability::Fsync,
+            )
+            .unwrap();
+    }
+    let stored = broker
+        .produce_raw(
+            "t",
+            0,
+            &mut idempotent_batch(id, 0, &["a", "b"]),
+            Durability::Fsync,
+        )
+        .unwrap();
+    roll(broker, storage, rolls);
+    (stored.base_offset, stored.last_offset)
+}
+
+/// Another idempotent producer appends until `rolls` more segments rolled.
+fn roll(broker: &Broker, storage: &MemoryStorage, rolls: usize) {
+    let other = broker.init_producer_id(None).unwrap();
+    let start = files(storage, ".log").len();
+    let mut seq = 0;
+    while files(storage, ".log").len() < start + rolls {
+        let values: Vec<String> = (0..8).map(|i| format!("other-{seq}-{i}")).collect();
+        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        broker
+            .produce_raw(
+                "t",
+                0,
+                &mut idempotent_batch(other, seq, &refs),
+                Durability::Fsync,
+            )
+            .unwrap();
+        seq += 8;
+    }
+}
+
+/// The retry of `id`'s first batch is answered with its original offsets
+/// and stores nothing; the producer's next batch is accepted in order.
+fn assert_retry_is_deduplicated(broker: &Broker, id: ProducerIdAndEpoch, at: (i64, i64)) {
+    let end = broker.describe_topic("t").unwrap().partitions[0].high_watermark;
+    let retry = broker
+        .produce_raw(
+            "t",
+            0,
+            &mut idempotent_batch(id, 0, &["a", "b"]),
+            Durability::Fsync,
+        )
+        .unwrap();
+    assert!(
+        retry.duplicate,
+        "the retry was stored again at {}",
+        retry.base_offset
+    );
+    assert_eq!((retry.base_offset, retry.last_offset), at);
+    let next = broker
+        .produce_raw(
+            "t",
+            0,
+            &mut idempotent_batch(id, 2, &["c"]),
+            Durability::Fsync,
+        )
+        .unwrap();
+    assert_eq!((next.base_offset, next.duplicate), (end, false));
+}
+
+#[test]
+fn an_idempotent_retry_after_many_rolls_and_a_clean_restart_is_deduplicated() {
+    let storage = MemoryStorage::new();
+    let broker = quiet(&storage);
+    let id = broker.init_producer_id(None).unwrap();
+    let at = store_then_roll(&broker, &storage, id, 6);
+    broker.close().unwrap();
+    // The clean close left a snapshot at the log end.
+    assert!(!files(&storage, ".snapshot").is_empty());
+    let broker = quiet(&storage);
+    assert_retry_is_deduplicated(&broker, id, at);
+}
+
+#[test]
+fn an_idempotent_retry_after_many_rolls_and_a_power_loss_is_deduplicated() {
+    for snapshot_first in [false, true] {
+        let storage = MemoryStorage::new();
+        let broker = quiet(&storage);
+        let id = broker.init_producer_id(None).unwrap();
+        let at = store_then_roll(&broker, &storage, id, 3);
+        if snapshot_first {
+            // The periodic work snapshots after the rolls; more roll after it.
+            broker.tick().unwrap();
+            assert_eq!(files(&storage, ".snapshot").len(), 1);
+            roll(&broker, &storage, 4);
+        }
+        let survived = storage.crash_clean();
+        drop(broker);
+        let broker = quiet(&survived);
+        assert_retry_is_deduplicated(&broker, id, at);
+    }
+}
+
+#[test]
+fn a_snapshot_carries_producer_state_past_deleted_segments() {
+    let storage = MemoryStorage::new();
+    let broker = quiet(&storage);
+    let id = broker.init_producer_id(None).unwrap();
+    let at = store_then_roll_capped(&broker, &storage, id, 4, Some(1024));
+    // Retention deletes the batch's segment: only the snapshot still knows
+    // the producer.
+    broker.tick().unwrap();
+    let start = broker.describe_topic("t").unwrap().partitions[0].log_start_offset;
+    assert!(start > at.1, "log start {start}");
+    broker.close().unwrap();
+    let broker = quiet(&storage);
+    assert_retry_is_deduplicated(&broker, id, at);
+}
+
+#[test]
+fn a_damaged_snapshot_falls_back_to_rebuilding_from_the_log() {
+    let storage = MemoryStorage::new();
+    let broker = quiet(&storage);
+    let id = broker.init_producer_id(None).unwrap();
+    let at = store_then_roll(&broker, &storage, id, 3);
+    broker.tick().unwrap();
+    roll(&broker, &storage, 2);
+    broker.close().unwrap();
+    let snapshots = files(&storage, ".snapshot");
+    assert_eq!(snapshots.len(), 2, "{snapshots:?}");
+    for name in &snapshots {
+        let path = Path::new("/data/t-0").join(name);
+        let mut bytes = storage.read_file(&path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x40;
+        storage.write_file_raw(&path, &bytes).unwrap();
+    }
+    let broker = quiet(&storage);
+    assert_retry_is_deduplicated(&broker, id, at);
+}
+
+/// A crash at every storage operation of the periodic work and of a clean
+/// close: whatever survives, the retry is recognised.
+#[test]
+fn producer_state_survives_a_crash_at_any_point_of_snapshotting() {
+    let mut n = 0;
+    loop {
+        let storage = MemoryStorage::new();
+        let broker = quiet(&storage);
+        let id = broker.init_producer_id(None).unwrap();
+        let at = store_then_roll(&broker, &storage, id, 3);
+        storage.fail_after(n);
+        let ticked = broker.tick().is_ok();
+        let closed = ticked && broker.close().is_ok();
+        let survived = storage.crash(n);
+        drop(broker);
+        let broker = quiet(&survived);
+        assert_retry_is_deduplicated(&broker, id, at);
+        if closed {
+            break;
+        }
+        n += 1;
+    }
+    assert!(n > 5, "only {n} crash points");
 }

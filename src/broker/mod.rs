@@ -13,7 +13,8 @@
 //! ```text
 //! DATA/.lock                 exclusive lock of the running broker
 //! DATA/NAME.topic            topic metadata (see `topic.rs`, docs/format.md)
-//! DATA/NAME-N/               partition N's log
+//! DATA/NAME-N/               partition N's log, and its producer-state
+//!                            snapshots OFFSET.snapshot (see `producer_snapshot.rs`)
 //! DATA/producer-ids          next block of producer ids (see `producer_id.rs`)
 //! DATA/__consumer_offsets-N/ committed offsets (see `offsets.rs`)
 //! ```
@@ -28,6 +29,7 @@ mod offsets;
 mod partitioner;
 mod produce;
 mod producer_id;
+mod producer_snapshot;
 mod producer_state;
 mod topic;
 mod topic_admin;
@@ -59,7 +61,6 @@ use crate::log::storage::{DirLock, OpenMode, Storage};
 use crate::log::{self, Cleaner, Log, LogError};
 use metrics::BrokerMetrics;
 use producer_id::ProducerIds;
-use producer_state::ProducerStates;
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -185,7 +186,7 @@ fn metadata_err(path: PathBuf) -> impl FnOnce(LogError) -> BrokerError {
 impl Broker {
     /// Opens a broker on the configured storage: takes the data directory's
     /// lock, loads topics, opens (and if needed recovers) every partition's
-    /// log, rebuilds idempotent producer state from the logs' tails, and
+    /// log, loads idempotent producer state (snapshot plus the log after it), and
     /// reloads committed offsets from `__consumer_offsets`.
     ///
     /// # Errors
@@ -580,7 +581,9 @@ impl Broker {
 
     /// Deletes out-of-date segments of every partition by its retention,
     /// fsyncs the segments rolled since the last tick (rolls themselves do
-    /// not fsync, so a crash recovery scans only what rolled since), and
+    /// not fsync, so a crash recovery scans only what rolled since), writes
+    /// a producer-state snapshot of each partition that rolled since its
+    /// last one (so a restart replays only the log after it), and
     /// expires consumer group members whose session timed out (retention
     /// and sessions read the broker's clock). Returns the members expired.
     /// It fsyncs: call it off async runtime workers (the server runs it on
@@ -601,7 +604,10 @@ impl Broker {
                 } else {
                     p.log.apply_retention()
                 };
-                if let Err(e) = retention.and_then(|_| p.log.flush_sealed()) {
+                let result = retention
+                    .and_then(|_| p.log.flush_sealed())
+                    .and_then(|()| producer_snapshot::take(&*self.shared.storage, &p, true));
+                if let Err(e) = result {
                     first.get_or_insert(BrokerError::from_log(&topic.name, p.index, e));
                 }
             }
@@ -651,8 +657,9 @@ impl Broker {
         Ok(())
     }
 
-    /// Shuts the broker down: every log is closed cleanly (fsynced, with a
-    /// clean-shutdown marker, so the next open skips recovery) and the data
+    /// Shuts the broker down: every partition's producer state is
+    /// snapshotted and its log closed cleanly (fsynced, with a clean-shutdown
+    /// marker, so the next open skips recovery) and the data
     /// directory's lock is released. Later calls on any clone fail with
     /// [`BrokerError::Closed`]; waiting fetches end.
     ///
@@ -675,6 +682,10 @@ impl Broker {
             let partitions = std::mem::take(&mut *write(&topic.partitions));
             for p in partitions {
                 let index = p.index;
+                // The snapshot lets the next open skip replaying the log.
+                if let Err(e) = producer_snapshot::take(&*self.shared.storage, &p, false) {
+                    first.get_or_insert(BrokerError::from_log(&name, index, e));
+                }
                 let result = match Arc::try_unwrap(p).map(|p| Arc::try_unwrap(p.log)) {
                     Ok(Ok(log)) => log.close(),
                     Ok(Err(log)) => log.flush(),
@@ -717,8 +728,8 @@ fn open_partition(
             "recovered a log after an unclean shutdown"
         );
     }
-    let producers =
-        ProducerStates::rebuild(&log).map_err(|e| BrokerError::from_log(topic, index, e))?;
+    let producers = producer_snapshot::load(&**storage, &log, topic, index)
+        .map_err(|e| BrokerError::from_log(topic, index, e))?;
     Ok(Partition::new(
         topic,
         index,

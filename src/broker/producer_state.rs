@@ -3,11 +3,11 @@
 //! five batches, so a retried batch is recognised and answered with its
 //! original offsets, a gap is refused and an old epoch is fenced.
 //!
-//! Rebuilt after a restart by scanning the tail of the log (the active
-//! segment and the one before it): a producer whose last batch is older
-//! than that is forgotten and treated as new, exactly as Kafka treats a
-//! producer whose state expired. No snapshot file is written; the scan
-//! reads batch headers of at most two segments.
+//! The state survives restarts through snapshot files (`producer_snapshot.rs`):
+//! on open the newest valid snapshot is loaded and the log after it is
+//! replayed batch header by batch header; without one, the whole log is.
+//! So deduplication holds whatever was appended between a batch and its
+//! retry.
 //!
 //! Knows batch headers and the log's read API; nothing of topics or groups.
 
@@ -21,17 +21,18 @@ pub const MAX_CACHED_BATCHES: usize = 5;
 
 /// Where one producer batch landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct BatchMeta {
-    first_seq: i32,
-    last_seq: i32,
-    first_offset: i64,
-    last_offset: i64,
+pub(super) struct BatchMeta {
+    pub first_seq: i32,
+    pub last_seq: i32,
+    pub first_offset: i64,
+    pub last_offset: i64,
 }
 
-#[derive(Debug)]
-struct ProducerEntry {
-    epoch: i16,
-    batches: VecDeque<BatchMeta>,
+/// One producer's epoch and its last batches, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ProducerEntry {
+    pub epoch: i16,
+    pub batches: VecDeque<BatchMeta>,
 }
 
 /// What to do with an incoming producer batch.
@@ -64,9 +65,12 @@ fn last_seq(h: &BatchHeader) -> i32 {
 }
 
 /// Every producer's recent batches in one partition.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct ProducerStates {
-    producers: HashMap<i64, ProducerEntry>,
+    pub(super) producers: HashMap<i64, ProducerEntry>,
+    /// The offset of the newest snapshot written or loaded (0: none): the
+    /// periodic work writes another once a segment rolled past it.
+    pub(super) snapshot_offset: i64,
 }
 
 impl ProducerStates {
@@ -138,27 +142,38 @@ impl ProducerStates {
         });
     }
 
-    /// Rebuilds the state from the tail of `log` (see the module docs).
-    pub fn rebuild(log: &Log) -> Result<ProducerStates, LogError> {
-        let mut states = ProducerStates::default();
-        let bases = log.segment_bases();
-        let from = bases[bases.len().saturating_sub(2)].max(log.log_start_offset());
-        let mut next = from;
+    /// Replays the batches of `log` from `from` to its end into the state.
+    ///
+    /// # Errors
+    /// A read error of the log.
+    pub fn replay(&mut self, log: &Log, from: i64) -> Result<(), LogError> {
+        let mut next = from.max(log.log_start_offset());
         loop {
             let read = log.read(next, 1 << 20)?;
             if read.bytes.is_empty() {
-                return Ok(states);
+                return Ok(());
             }
-            let mut at = 0;
+            let (mut at, before) = (0, next);
             while at < read.bytes.len() {
                 let Ok(Some(h)) = BatchHeader::parse(&read.bytes[at..]) else {
                     break;
                 };
-                if h.producer_id >= 0 && !h.is_control() {
-                    states.record(&h, h.base_offset, h.last_offset());
+                if h.producer_id >= 0 && !h.is_control() && h.last_offset() >= next {
+                    self.record(&h, h.base_offset, h.last_offset());
                 }
-                next = h.last_offset() + 1;
+                next = next.max(h.last_offset() + 1);
                 at += h.total_len();
+            }
+            if next == before {
+                // The log returns whole batches it validated; one that does
+                // not parse here cannot be stepped over.
+                return Err(LogError::InvalidBatch {
+                    position: 0,
+                    source: crate::record::RecordError::Truncated {
+                        needed: crate::record::HEADER_LEN,
+                        available: read.bytes.len(),
+                    },
+                });
             }
         }
     }
