@@ -165,6 +165,11 @@ fn store_then_roll_capped(
 
 /// Another idempotent producer appends until `rolls` more segments rolled.
 fn roll(broker: &Broker, storage: &MemoryStorage, rolls: usize) {
+    roll_with(broker, storage, rolls, Durability::Fsync);
+}
+
+/// As [`roll`], acknowledged at `durability`.
+fn roll_with(broker: &Broker, storage: &MemoryStorage, rolls: usize, durability: Durability) {
     let other = broker.init_producer_id(None).unwrap();
     let start = files(storage, ".log").len();
     let mut seq = 0;
@@ -172,12 +177,7 @@ fn roll(broker: &Broker, storage: &MemoryStorage, rolls: usize) {
         let values: Vec<String> = (0..8).map(|i| format!("other-{seq}-{i}")).collect();
         let refs: Vec<&str> = values.iter().map(String::as_str).collect();
         broker
-            .produce_raw(
-                "t",
-                0,
-                &mut idempotent_batch(other, seq, &refs),
-                Durability::Fsync,
-            )
+            .produce_raw("t", 0, &mut idempotent_batch(other, seq, &refs), durability)
             .unwrap();
         seq += 8;
     }
@@ -306,4 +306,36 @@ fn producer_state_survives_a_crash_at_any_point_of_snapshotting() {
         n += 1;
     }
     assert!(n > 5, "only {n} crash points");
+}
+
+/// A snapshot taken at the end of an active segment that a power loss then
+/// cut describes batches that are gone: open deletes it, so appends after
+/// the restart can never make it look valid.
+#[test]
+fn a_snapshot_beyond_the_recovered_log_end_is_deleted_on_open() {
+    let storage = MemoryStorage::new();
+    let broker = quiet(&storage);
+    let id = broker.init_producer_id(None).unwrap();
+    let at = store_then_roll(&broker, &storage, id, 2);
+    // Written (unsynced) records, then the periodic work: the rolled
+    // segments are fsynced, the active one is not, the snapshot is at its end.
+    roll_with(&broker, &storage, 1, Durability::Written);
+    broker
+        .produce(
+            "t",
+            vec![ProduceRecord::new("unsynced").partition(0)],
+            Durability::Written,
+        )
+        .unwrap();
+    broker.tick().unwrap();
+    let snapshot = files(&storage, ".snapshot");
+    assert_eq!(snapshot.len(), 1);
+    let survived = storage.crash_clean();
+    drop(broker);
+    let broker = quiet(&survived);
+    assert!(
+        !files(&survived, ".snapshot").contains(&snapshot[0]),
+        "{snapshot:?} beyond the log end was kept"
+    );
+    assert_retry_is_deduplicated(&broker, id, at);
 }

@@ -25,15 +25,16 @@
 //! ```
 //!
 //! When: the broker's periodic work writes one once a segment rolled past
-//! the newest snapshot, and a clean close writes one at the log end. The
-//! log is made durable up to OFFSET before the file is written, so a
-//! snapshot never describes batches a crash could take back. The two
-//! newest files are kept.
+//! the newest snapshot (after fsyncing the rolled segments), and a clean
+//! close writes one at the log end. The two newest files are kept.
 //!
 //! On open the newest snapshot at or below the log end that passes its CRC
-//! is loaded and the log from its offset on is replayed; a damaged one is
+//! is loaded and the log from its offset on is replayed. One beyond the log
+//! end describes batches a crash took back: it is deleted. A damaged one is
 //! reported at WARN and the next older one tried; with none, the state is
-//! rebuilt from the whole log. Never a silently wrong state.
+//! rebuilt from the whole log. Never a silently wrong state: the log below
+//! a usable snapshot's offset is exactly the log it was taken of, since
+//! recovery only ever cuts the log's tail.
 //!
 //! Knows the producer state, the log's read API and the storage seam;
 //! nothing of topics, groups or clients.
@@ -214,10 +215,9 @@ pub(crate) fn write(
     Ok(())
 }
 
-/// Writes a snapshot of `partition`'s producer state at its log end, after
-/// making the log durable up to there. With `only_after_roll`, does so only
-/// if a segment rolled past the newest snapshot (the periodic work);
-/// without, always (a clean close).
+/// Writes a snapshot of `partition`'s producer state at its log end. With
+/// `only_after_roll`, does so only if a segment rolled past the newest
+/// snapshot (the periodic work); without, always (a clean close).
 ///
 /// # Errors
 /// A log error flushing, or an I/O error writing the file.
@@ -237,7 +237,6 @@ pub(crate) fn take(
         }
         (producers.clone(), log.log_end_offset())
     };
-    log.flush()?;
     write(storage, log.dir(), &states, offset)?;
     let mut producers = lock(&partition.producers);
     producers.snapshot_offset = producers.snapshot_offset.max(offset);
@@ -260,9 +259,20 @@ pub(crate) fn load(
     for offset in list(storage, log.dir())? {
         let path = log.dir().join(file_name(offset));
         if offset > end {
-            // Describes batches the log no longer holds (recovery cut them).
-            tracing::warn!(topic, partition, path = %path.display(), log_end = end,
-                "ignoring a producer snapshot beyond the log end");
+            // It describes batches a crash took back; were it kept, appends
+            // after this open would make it look valid at the next one.
+            tracing::info!(topic, partition, path = %path.display(), log_end = end,
+                "removing a producer snapshot beyond the recovered log end");
+            storage.remove_file(&path).map_err(|source| LogError::Io {
+                action: "remove producer snapshot",
+                path: path.clone(),
+                source,
+            })?;
+            storage.sync_dir(log.dir()).map_err(|source| LogError::Io {
+                action: "sync log directory",
+                path: log.dir().to_path_buf(),
+                source,
+            })?;
             continue;
         }
         match read_file(storage, &path) {
