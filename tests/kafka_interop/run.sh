@@ -4,7 +4,7 @@
 #   tests/kafka_interop/run.sh [--against logbus|kafka] [--allowlist FILE] [clients...]
 #   tests/kafka_interop/run.sh --compare [clients...]
 #
-# Clients (default: all): confluent_kafka kafka_python kcat java spring franz_go
+# Clients (default: all): confluent_kafka kafka_python kcat java spring franz_go kafkajs
 # librdkafka_suite. Each has its own script, tests/kafka_interop/CLIENT.sh, which
 # installs its pinned client through the project's files and runs its scenarios
 # against $KAFKA_BOOTSTRAP, closing with "N passed, N failed".
@@ -21,7 +21,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-all_clients=(confluent_kafka kafka_python kcat java spring franz_go librdkafka_suite)
+all_clients=(confluent_kafka kafka_python kcat java spring franz_go kafkajs librdkafka_suite)
 
 against=logbus
 allowlist=""
