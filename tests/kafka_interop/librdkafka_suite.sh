@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # librdkafka's own numbered integration tests (tests/0xxx-*.c), from the source
 # that the `rdkafka-sys` crate ships (pinned by tools/kafka-bench/Cargo.lock),
-# built once into target/librdkafka-suite and run against $KAFKA_BOOTSTRAP.
+# built once into ~/.cache/logbus-interop (outside the clone, so CI's clean
+# clones on the same machine reuse it) and run against $KAFKA_BOOTSTRAP.
 #
 # Which tests run: LIBRDKAFKA_TESTS (comma-separated numbers) if set, else the
 # allowlist librdkafka_suite.allowlist; INTEROP_ONLY narrows it (names like
@@ -10,12 +11,12 @@
 # for measuring how many pass.
 source "$(dirname "$0")/lib.sh"
 manifest="$repo_root/tools/kafka-bench/Cargo.toml"
-build="$repo_root/target/librdkafka-suite"
+cargo fetch --quiet --manifest-path "$manifest"
+src="$(cargo metadata --quiet --format-version 1 --manifest-path "$manifest" |
+    python3 -c 'import json,sys,os; m=json.load(sys.stdin); print(next(os.path.dirname(p["manifest_path"]) for p in m["packages"] if p["name"]=="rdkafka-sys"))')/librdkafka"
+build="${XDG_CACHE_HOME:-$HOME/.cache}/logbus-interop/$(basename "$(dirname "$src")")"
 
 if [[ ! -x "$build/tests/test-runner" ]]; then
-    cargo fetch --quiet --manifest-path "$manifest"
-    src="$(cargo metadata --quiet --format-version 1 --manifest-path "$manifest" |
-        python3 -c 'import json,sys,os; m=json.load(sys.stdin); print(next(os.path.dirname(p["manifest_path"]) for p in m["packages"] if p["name"]=="rdkafka-sys"))')/librdkafka"
     [[ -f "$src/tests/test.c" ]] || { echo "librdkafka_suite: no tests/ in $src" >&2; exit 1; }
     rm -rf "$build"
     mkdir -p "$(dirname "$build")"

@@ -163,6 +163,19 @@ if [[ $compare -eq 1 ]]; then
     exit
 fi
 
+# With an allowlist, only the clients it names; none selected, no broker.
+if [[ -n "$allowlist" ]]; then
+    listed=()
+    for client in "${clients[@]}"; do
+        [[ -n "$(allowed_for "$client")" ]] && listed+=("$client")
+    done
+    clients=("${listed[@]+"${listed[@]}"}")
+    if [[ ${#clients[@]} -eq 0 ]]; then
+        echo "kafka_interop: the allowlist selects no scenario"
+        exit 0
+    fi
+fi
+
 case "$against" in
     logbus) start_logbus ;;
     kafka) start_kafka ;;

@@ -117,9 +117,15 @@ fn produce(bootstrap: &str, topic: &str, count: u64, size: usize) -> Res {
     let start = Instant::now();
     let mut sent = 0u64;
     while sent < count {
-        match p.send(BaseRecord::<(), [u8]>::to(topic).payload(&payload).partition(0)) {
+        match p.send(
+            BaseRecord::<(), [u8]>::to(topic)
+                .payload(&payload)
+                .partition(0),
+        ) {
             Ok(()) => sent += 1,
-            Err((e, _)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
+            Err((e, _))
+                if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
+            {
                 p.poll(Duration::from_millis(1));
             }
             Err((e, _)) => return Err(e.into()),
@@ -136,7 +142,11 @@ fn produce(bootstrap: &str, topic: &str, count: u64, size: usize) -> Res {
     Ok(())
 }
 
-fn reader(bootstrap: &str, topic: &str, offset: Offset) -> Result<BaseConsumer, Box<dyn std::error::Error>> {
+fn reader(
+    bootstrap: &str,
+    topic: &str,
+    offset: Offset,
+) -> Result<BaseConsumer, Box<dyn std::error::Error>> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "kafka-bench-unused")
@@ -177,7 +187,9 @@ fn consume(bootstrap: &str, topic: &str, count: u64) -> Res {
 }
 
 fn now_micros() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 fn latency(bootstrap: &str, topic: &str, rate: u64, secs: u64) -> Res {
@@ -185,7 +197,13 @@ fn latency(bootstrap: &str, topic: &str, rate: u64, secs: u64) -> Res {
     let c = reader(bootstrap, topic, Offset::End)?;
     // Let the consumer resolve the end offset before anything is sent.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while c.position()?.elements().iter().all(|e| e.offset() == Offset::End) && Instant::now() < deadline {
+    while c
+        .position()?
+        .elements()
+        .iter()
+        .all(|e| e.offset() == Offset::End)
+        && Instant::now() < deadline
+    {
         let _ = c.poll(Duration::from_millis(50));
         if c.fetch_watermarks(topic, 0, Duration::from_secs(5)).is_ok() {
             break;
@@ -197,7 +215,8 @@ fn latency(bootstrap: &str, topic: &str, rate: u64, secs: u64) -> Res {
         let done = done.clone();
         let received = received.clone();
         std::thread::spawn(move || -> Result<Histogram<u64>, String> {
-            let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?;
+            let mut h =
+                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?;
             while received.load(Ordering::Relaxed) < total && !done.load(Ordering::Relaxed) {
                 if let Some(m) = c.poll(Duration::from_millis(50)) {
                     let m = m.map_err(|e| e.to_string())?;
@@ -226,9 +245,16 @@ fn latency(bootstrap: &str, topic: &str, rate: u64, secs: u64) -> Res {
         }
         payload[..8].copy_from_slice(&now_micros().to_le_bytes());
         loop {
-            match p.send(BaseRecord::<(), [u8]>::to(topic).payload(&payload).partition(0)) {
+            match p.send(
+                BaseRecord::<(), [u8]>::to(topic)
+                    .payload(&payload)
+                    .partition(0),
+            ) {
                 Ok(()) => break,
-                Err((e, _)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
+                Err((e, _))
+                    if e.rdkafka_error_code()
+                        == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
+                {
                     p.poll(Duration::from_millis(1));
                 }
                 Err((e, _)) => return Err(e.into()),
@@ -284,7 +310,10 @@ fn ready(bootstrap: &str, since_ns: u128, timeout_secs: u64) -> Res {
                 let mut body = vec![0u8; i32::from_be_bytes(len).max(0) as usize];
                 if s.read_exact(&mut body).is_ok() && body.len() >= 6 && body[4..6] == [0, 0] {
                     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
-                    println!("ready_ms={:.1}", (now.saturating_sub(since_ns)) as f64 / 1e6);
+                    println!(
+                        "ready_ms={:.1}",
+                        (now.saturating_sub(since_ns)) as f64 / 1e6
+                    );
                     return Ok(());
                 }
             }
