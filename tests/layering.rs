@@ -1,7 +1,7 @@
 //! The layering of design §8, checked by reading the sources: `record`,
 //! `clock` and `partitioner` are leaves, `log` knows only `record` and
-//! `clock`, `protocol` is a pure codec, none of them may touch tokio or a
-//! layer above; the broker uses only `log`, `record`, `clock` and
+//! `clock`, `protocol` and `kafka_codec` are pure codecs, none of them may
+//! touch tokio or a layer above; the broker uses only `log`, `record`, `clock` and
 //! `partitioner` below it; the server is a shell over broker and protocol;
 //! the client speaks the protocol and never touches the broker; the admin
 //! face uses only the broker and the `observe` seam.
@@ -88,6 +88,12 @@ fn protocol_is_a_pure_codec() {
         check("protocol", &["protocol", "record"]),
         Vec::<String>::new()
     );
+}
+
+#[test]
+fn kafka_codec_is_a_pure_codec() {
+    // Kafka's wire format only: no tokio, no broker, no native protocol.
+    assert_eq!(check("kafka_codec", &["kafka_codec"]), Vec::<String>::new());
 }
 
 #[test]
