@@ -6,8 +6,8 @@
 
 use bytes::Bytes;
 use logbus::broker::{
-    Broker, BrokerConfig, FetchRequest, ProduceRecord, ProducerIdAndEpoch, StorageConfig,
-    TopicConfig, decode_records,
+    Broker, BrokerConfig, BrokerError, CommitRequest, FetchRequest, ProduceRecord,
+    ProducerIdAndEpoch, StorageConfig, TopicConfig, TopicPartition, decode_records,
 };
 use logbus::log::storage::{MemoryStorage, Storage};
 use logbus::log::{CleanerConfig, Durability};
@@ -338,4 +338,283 @@ fn a_snapshot_beyond_the_recovered_log_end_is_deleted_on_open() {
         "{snapshot:?} beyond the log end was kept"
     );
     assert_retry_is_deduplicated(&broker, id, at);
+}
+
+/// Entries of `/data` on `storage`.
+fn data_entries(storage: &MemoryStorage) -> Vec<String> {
+    storage.list_dir(Path::new("/data")).unwrap()
+}
+
+fn put_file(storage: &MemoryStorage, path: &str, bytes: &[u8]) {
+    let path = Path::new(path);
+    storage.create_dir_all(path.parent().unwrap()).unwrap();
+    storage.write_file_raw(path, bytes).unwrap();
+}
+
+#[test]
+fn a_topic_whose_metadata_file_is_lost_keeps_its_data_and_its_name_is_refused() {
+    let storage = MemoryStorage::new();
+    let broker = quiet(&storage);
+    broker
+        .create_topic("orders", TopicConfig::with_partitions(2))
+        .unwrap();
+    broker
+        .produce(
+            "orders",
+            vec![ProduceRecord::new("precious").partition(1)],
+            Durability::Fsync,
+        )
+        .unwrap();
+    broker.close().unwrap();
+    storage
+        .remove_file(Path::new("/data/orders.topic"))
+        .unwrap();
+    let segment = Path::new("/data/orders-1/00000000000000000000.log");
+    let before = storage.read_file(segment).unwrap();
+
+    let broker = quiet(&storage);
+    assert!(broker.list_topics(false).is_empty());
+    assert_eq!(
+        storage.read_file(segment).unwrap(),
+        before,
+        "data destroyed"
+    );
+    // Creating the name again would adopt or destroy the old data: refused.
+    let err = broker
+        .create_topic("orders", TopicConfig::with_partitions(2))
+        .unwrap_err();
+    assert!(matches!(err, BrokerError::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("orders-0"), "{err}");
+    assert_eq!(storage.read_file(segment).unwrap(), before);
+    assert!(!data_entries(&storage).contains(&"topic-change".to_owned()));
+}
+
+#[test]
+fn foreign_entries_named_like_partitions_are_left_alone_and_do_not_stop_the_broker() {
+    let storage = MemoryStorage::new();
+    put_file(&storage, "/data/notes-1/todo.txt", b"buy milk");
+    put_file(&storage, "/data/backup-2024-1/dump.sql", b"select 1");
+    put_file(&storage, "/data/x-1", b"a plain file");
+    put_file(&storage, "/data/mine.tmp", b"a user's temp file");
+    let broker = quiet(&storage);
+    broker.create_topic("t", TopicConfig::default()).unwrap();
+    broker.close().unwrap();
+    let broker = quiet(&storage);
+    assert_eq!(broker.list_topics(false), vec!["t".to_owned()]);
+    assert_eq!(
+        storage
+            .read_file(Path::new("/data/notes-1/todo.txt"))
+            .unwrap(),
+        b"buy milk"
+    );
+    assert_eq!(
+        storage
+            .read_file(Path::new("/data/backup-2024-1/dump.sql"))
+            .unwrap(),
+        b"select 1"
+    );
+    assert_eq!(
+        storage.read_file(Path::new("/data/x-1")).unwrap(),
+        b"a plain file"
+    );
+    assert_eq!(
+        storage.read_file(Path::new("/data/mine.tmp")).unwrap(),
+        b"a user's temp file"
+    );
+    // A topic whose partition would be the plain file is refused, not clobbered.
+    assert!(
+        broker
+            .create_topic("x", TopicConfig::with_partitions(2))
+            .is_err()
+    );
+    assert_eq!(
+        storage.read_file(Path::new("/data/x-1")).unwrap(),
+        b"a plain file"
+    );
+    assert!(broker.list_topics(false).len() == 1);
+}
+
+/// A crash at every storage operation of a create, a grow and a delete:
+/// after the restart each change happened whole or not at all, and nothing
+/// else in the data directory was touched.
+#[test]
+fn a_crash_anywhere_in_a_topic_change_rolls_it_back_or_finishes_it_and_touches_nothing_else() {
+    for change in ["create", "grow", "delete"] {
+        let mut n = 0;
+        loop {
+            let storage = MemoryStorage::new();
+            put_file(&storage, "/data/notes-1/todo.txt", b"mine");
+            let broker = quiet(&storage);
+            broker.create_topic("keep", TopicConfig::default()).unwrap();
+            broker
+                .produce(
+                    "keep",
+                    vec![ProduceRecord::new("k").partition(0)],
+                    Durability::Fsync,
+                )
+                .unwrap();
+            if change != "create" {
+                broker
+                    .create_topic("t", TopicConfig::with_partitions(2))
+                    .unwrap();
+                broker
+                    .produce(
+                        "t",
+                        vec![ProduceRecord::new("v").partition(1)],
+                        Durability::Fsync,
+                    )
+                    .unwrap();
+            }
+            storage.fail_after(n);
+            let done = match change {
+                "create" => broker.create_topic("t", TopicConfig::with_partitions(3)),
+                "grow" => broker.add_partitions("t", 4),
+                _ => broker.delete_topic("t"),
+            }
+            .is_ok();
+            let survived = storage.crash(n);
+            drop(broker);
+            let broker = quiet(&survived);
+            let entries = data_entries(&survived);
+            let dirs: Vec<&String> = entries.iter().filter(|e| e.starts_with("t-")).collect();
+            match broker.describe_topic("t") {
+                Ok(t) => {
+                    assert_eq!(
+                        dirs.len(),
+                        t.partitions.len(),
+                        "{change} at {n}: {entries:?}"
+                    );
+                    if change == "grow" && done {
+                        assert_eq!(t.partitions.len(), 4, "{change} at {n}");
+                    }
+                }
+                Err(_) => {
+                    assert!(dirs.is_empty(), "{change} at {n} left {dirs:?}");
+                    assert!(
+                        !(change == "create" && done),
+                        "{change} at {n} lost the topic"
+                    );
+                }
+            }
+            if change == "delete" && done {
+                assert!(
+                    broker.describe_topic("t").is_err(),
+                    "delete at {n} came back"
+                );
+            }
+            assert!(
+                !entries.contains(&"topic-change".to_owned()),
+                "{change} at {n}"
+            );
+            assert_eq!(
+                survived
+                    .read_file(Path::new("/data/notes-1/todo.txt"))
+                    .unwrap(),
+                b"mine"
+            );
+            assert_eq!(
+                broker.describe_topic("keep").unwrap().partitions[0].high_watermark,
+                1
+            );
+            if done {
+                break;
+            }
+            n += 1;
+        }
+        assert!(n > 3, "{change}: only {n} crash points");
+    }
+}
+
+#[test]
+fn a_create_that_fails_midway_is_rolled_back_by_the_next_open_and_can_be_retried() {
+    let storage = MemoryStorage::new();
+    let broker = quiet(&storage);
+    let before = data_entries(&storage);
+    // Enough operations to get past the journal and into the partitions.
+    storage.fail_after(8);
+    assert!(
+        broker
+            .create_topic("t", TopicConfig::with_partitions(3))
+            .is_err()
+    );
+    storage.clear_faults();
+    // The rollback itself failed on the dead storage; the journal makes the
+    // retry (or the next open) finish it.
+    let broker = {
+        drop(broker);
+        quiet(&storage)
+    };
+    assert_eq!(data_entries(&storage), before);
+    broker
+        .create_topic("t", TopicConfig::with_partitions(3))
+        .unwrap();
+    assert_eq!(broker.partition_count("t").unwrap(), 3);
+}
+
+fn commit(broker: &Broker, group: &str, topic: &str, offset: i64) {
+    broker
+        .commit_offsets(CommitRequest {
+            group: group.into(),
+            member_id: None,
+            generation: -1,
+            offsets: vec![(
+                TopicPartition {
+                    topic: topic.into(),
+                    partition: 0,
+                },
+                offset,
+            )],
+            metadata: String::new(),
+        })
+        .unwrap();
+}
+
+fn committed_topics(broker: &Broker, group: &str) -> Vec<String> {
+    broker
+        .fetch_offsets(group)
+        .into_keys()
+        .map(|tp| tp.topic)
+        .collect()
+}
+
+#[test]
+fn deleting_a_topic_deletes_the_groups_offsets_for_it_also_after_a_restart() {
+    let storage = MemoryStorage::new();
+    let broker = quiet(&storage);
+    for t in ["orders", "other"] {
+        broker.create_topic(t, TopicConfig::default()).unwrap();
+    }
+    commit(&broker, "billing", "orders", 398);
+    commit(&broker, "billing", "other", 7);
+    commit(&broker, "audit", "orders", 5);
+    broker.delete_topic("orders").unwrap();
+    assert_eq!(
+        committed_topics(&broker, "billing"),
+        vec!["other".to_owned()]
+    );
+    assert!(committed_topics(&broker, "audit").is_empty());
+    broker
+        .create_topic("orders", TopicConfig::default())
+        .unwrap();
+    assert_eq!(
+        committed_topics(&broker, "billing"),
+        vec!["other".to_owned()]
+    );
+    broker.close().unwrap();
+    let broker = quiet(&storage);
+    assert_eq!(
+        committed_topics(&broker, "billing"),
+        vec!["other".to_owned()]
+    );
+    assert!(committed_topics(&broker, "audit").is_empty());
+    // A power loss right after the delete keeps them deleted too.
+    commit(&broker, "billing", "orders", 9);
+    broker.delete_topic("orders").unwrap();
+    let survived = storage.crash_clean();
+    drop(broker);
+    let broker = quiet(&survived);
+    assert_eq!(
+        committed_topics(&broker, "billing"),
+        vec!["other".to_owned()]
+    );
 }

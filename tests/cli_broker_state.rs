@@ -204,3 +204,95 @@ fn a_compacted_topic_created_through_the_cli_while_serve_runs_is_compacted() {
     }
     serve.terminate();
 }
+
+#[test]
+fn topic_names_up_to_kafkas_249_characters_work_end_to_end_and_longer_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path());
+    let server = serve.native.as_str();
+    let created = "c".repeat(249);
+    let (ok, _, err) = logbus(
+        &[
+            "topics",
+            "create",
+            &created,
+            "--partitions",
+            "2",
+            "--server",
+            server,
+        ],
+        "",
+    );
+    assert!(ok, "{err}");
+    // Auto-created on first produce, also at the limit.
+    let auto = format!("{}{}", "a".repeat(246), "xyz");
+    for topic in [&created, &auto] {
+        let (ok, _, err) = logbus(
+            &["produce", topic, "--partition", "0", "--server", server],
+            "one\ntwo\n",
+        );
+        assert!(ok, "{topic}: {err}");
+    }
+    let consume = |server: &str, topic: &str| {
+        let (ok, out, err) = logbus(
+            &[
+                "consume",
+                topic,
+                "--max",
+                "2",
+                "--timeout-ms",
+                "5000",
+                "--server",
+                server,
+            ],
+            "",
+        );
+        assert!(ok, "{err}");
+        out.lines().map(str::to_owned).collect::<Vec<_>>()
+    };
+    assert_eq!(consume(server, &created), vec!["one", "two"]);
+    assert_eq!(consume(server, &auto), vec!["one", "two"]);
+    let too_long = "z".repeat(250);
+    let (ok, _, err) = logbus(&["topics", "create", &too_long, "--server", server], "");
+    assert!(!ok);
+    assert!(err.contains("249"), "{err}");
+    let logged = serve.terminate();
+    assert!(!logged.contains("WARN"), "{logged}");
+    // Every file name fitted: the restart finds both topics whole.
+    let serve = Serve::start(dir.path());
+    assert_eq!(consume(&serve.native, &created), vec!["one", "two"]);
+    assert_eq!(consume(&serve.native, &auto), vec!["one", "two"]);
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(names.contains(&format!("{created}.topic")), "{names:?}");
+    assert!(names.contains(&format!("{created}-1")), "{names:?}");
+    serve.terminate();
+}
+
+#[test]
+fn a_storage_error_is_logged_at_warn_with_its_cause_and_foreign_entries_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x-0"), "a user's file").unwrap();
+    std::fs::create_dir(dir.path().join("notes-1")).unwrap();
+    std::fs::write(dir.path().join("notes-1/todo.txt"), "milk").unwrap();
+    let serve = Serve::start(dir.path());
+    let (ok, _, err) = logbus(&["topics", "create", "x", "--server", &serve.native], "");
+    assert!(!ok);
+    assert!(err.contains("KAFKA_STORAGE_ERROR"), "{err}");
+    let logged = serve.terminate();
+    let warn = logged
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains("creating a topic failed"))
+        .unwrap_or_else(|| panic!("no WARN in {logged}"));
+    assert!(warn.contains("exists"), "no cause in {warn}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("x-0")).unwrap(),
+        "a user's file"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("notes-1/todo.txt")).unwrap(),
+        "milk"
+    );
+}

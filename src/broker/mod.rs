@@ -16,6 +16,7 @@
 //! DATA/NAME-N/               partition N's log, and its producer-state
 //!                            snapshots OFFSET.snapshot (see `producer_snapshot.rs`)
 //! DATA/producer-ids          next block of producer ids (see `producer_id.rs`)
+//! DATA/topic-change          a topic change in progress (see `topic_change.rs`)
 //! DATA/__consumer_offsets-N/ committed offsets (see `offsets.rs`)
 //! ```
 
@@ -33,7 +34,9 @@ mod producer_snapshot;
 mod producer_state;
 mod topic;
 mod topic_admin;
+mod topic_change;
 mod topic_id;
+mod topic_lifecycle;
 
 pub use crate::log::CleanupPolicy;
 pub use config::{BrokerConfig, GroupConfig, StorageConfig, TopicConfig};
@@ -68,6 +71,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::sync::watch;
 use topic::{Partition, Topic, TopicMeta};
+use topic_change::ChangeKind;
+use topic_lifecycle::write_topic_meta;
 
 /// One partition as `describe_topic` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,12 +222,31 @@ impl Broker {
         let names = storage
             .list_dir(&dir)
             .map_err(io_err("list data directory", &dir))?;
-        for name in names.iter().filter(|n| n.ends_with(log::TEMP_SUFFIX)) {
+        // Only temp files of names the broker writes are its own leftovers.
+        for name in names.iter().filter(|n| is_own_temp_file(n)) {
             let path = dir.join(name);
             storage
                 .remove_file(&path)
                 .map_err(io_err("remove temp file", &path))?;
         }
+        let change = topic_change::read(&*storage, &dir)?;
+        if let Some(c) = change.as_ref().filter(|c| c.kind == ChangeKind::Delete) {
+            // A delete a crash interrupted is finished.
+            tracing::warn!(
+                topic = c.topic,
+                "finishing the deletion of a topic interrupted by a crash"
+            );
+            let meta = dir.join(format!("{}{TOPIC_META_SUFFIX}", c.topic));
+            if storage.exists(&meta) {
+                storage
+                    .remove_file(&meta)
+                    .map_err(io_err("remove topic metadata", &meta))?;
+            }
+            topic_change::remove_partitions(&*storage, &dir, &c.topic, c.from, c.to)?;
+        }
+        let names = storage
+            .list_dir(&dir)
+            .map_err(io_err("list data directory", &dir))?;
         let clock = Arc::clone(&config.clock);
         let mut topics = BTreeMap::new();
         for name in names.iter().filter(|n| n.ends_with(TOPIC_META_SUFFIX)) {
@@ -239,33 +263,46 @@ impl Broker {
                 // Written before topics had ids: give it one, durably,
                 // before any client can see it.
                 meta.id = TopicId::random();
-                log::write_atomically(&*storage, &dir, name, &meta.encode())
-                    .map_err(metadata_err(path))?;
+                write_topic_meta(&*storage, &dir, &meta)?;
             }
             let topic = open_topic(&storage, &dir, &clock, meta)?;
             topics.insert(topic.name.clone(), Arc::new(topic));
         }
-        // Partition directories no topic claims are leftovers of a crash in
-        // the middle of creating, growing or deleting a topic.
-        let mut removed = false;
-        for name in &names {
-            if let Some((topic, partition)) = topic::parse_partition_dir(name) {
-                let claimed = topics
-                    .get(topic)
-                    .is_some_and(|t: &Arc<Topic>| partition < t.partition_count());
-                if !claimed {
-                    let path = dir.join(name);
-                    storage
-                        .remove_dir_all(&path)
-                        .map_err(io_err("remove orphan partition", &path))?;
-                    removed = true;
-                }
+        if let Some(c) = change.as_ref().filter(|c| c.kind != ChangeKind::Delete) {
+            let committed = topics
+                .get(&c.topic)
+                .is_some_and(|t: &Arc<Topic>| t.partition_count() >= c.to);
+            if !committed {
+                // The journal proves these directories were created by the
+                // change: they were checked absent before it began.
+                tracing::warn!(
+                    topic = c.topic,
+                    from = c.from,
+                    to = c.to,
+                    "rolling back the partitions of a topic change interrupted by a crash"
+                );
+                topic_change::remove_partitions(&*storage, &dir, &c.topic, c.from, c.to)?;
             }
         }
-        if removed {
-            storage
-                .sync_dir(&dir)
-                .map_err(io_err("sync data directory", &dir))?;
+        // Anything else named like a partition that no topic claims is left
+        // alone: its metadata file may be lost, or it may be a user's.
+        for name in &names {
+            let Some((topic, partition)) = topic::parse_partition_dir(name) else {
+                continue;
+            };
+            let claimed = topics
+                .get(topic)
+                .is_some_and(|t: &Arc<Topic>| partition < t.partition_count());
+            let rolled_back = change
+                .as_ref()
+                .is_some_and(|c| c.topic == topic && (c.from..c.to).contains(&partition));
+            if !claimed && !rolled_back {
+                tracing::warn!(
+                    path = %dir.join(name).display(),
+                    "an entry named like a partition belongs to no topic: left alone \
+                     (the broker deletes only what it can prove it created)"
+                );
+            }
         }
         let producer_ids = ProducerIds::load(&*storage, &dir)?;
         let cleaner = match &config.cleaner {
@@ -303,6 +340,13 @@ impl Broker {
         };
         broker.ensure_offsets_topic()?;
         broker.load_offsets()?;
+        if let Some(c) = change {
+            if c.kind == ChangeKind::Delete {
+                broker.delete_offsets_of_topic(&c.topic)?;
+            }
+            let s = &broker.shared;
+            topic_change::end(&*s.storage, &s.dir)?;
+        }
         Ok(broker)
     }
 
@@ -350,175 +394,6 @@ impl Broker {
         partition: u32,
     ) -> Result<Arc<Partition>, BrokerError> {
         self.topic(topic)?.partition(partition)
-    }
-
-    /// Creates a topic with `config` (synchronous: its partitions exist when
-    /// this returns).
-    ///
-    /// # Errors
-    /// [`BrokerError::InvalidTopicName`], [`BrokerError::TopicExists`],
-    /// [`BrokerError::InvalidPartitions`], or a storage error.
-    pub fn create_topic(&self, name: &str, config: TopicConfig) -> Result<(), BrokerError> {
-        validate_topic_name(name)?;
-        if name == OFFSETS_TOPIC {
-            return Err(BrokerError::InternalTopic {
-                topic: name.to_owned(),
-            });
-        }
-        self.create_topic_unchecked(name, config)?;
-        self.topics_changed();
-        Ok(())
-    }
-
-    fn create_topic_unchecked(&self, name: &str, config: TopicConfig) -> Result<(), BrokerError> {
-        self.check_open()?;
-        let max = self.shared.config.max_partitions;
-        if config.partitions == 0 || config.partitions > max {
-            return Err(BrokerError::InvalidPartitions {
-                requested: config.partitions,
-                current: 0,
-                max,
-            });
-        }
-        let _admin = lock(&self.shared.admin);
-        if read(&self.shared.topics).contains_key(name) {
-            return Err(BrokerError::TopicExists {
-                topic: name.to_owned(),
-            });
-        }
-        let s = &self.shared;
-        let meta = TopicMeta {
-            name: name.to_owned(),
-            id: TopicId::random(),
-            config,
-            created_ms: s.clock.now_ms(),
-        };
-        // Logs first, metadata last: the metadata file is the commit point,
-        // and partitions without it are removed on the next open.
-        let topic = open_topic(&s.storage, &s.dir, &s.clock, meta.clone())?;
-        let file = format!("{name}{TOPIC_META_SUFFIX}");
-        log::write_atomically(&*s.storage, &s.dir, &file, &meta.encode())
-            .map_err(metadata_err(s.dir.join(&file)))?;
-        // Every partition of every topic goes to the cleaner, whatever its
-        // policy: it skips logs that do not compact at each pass, so a policy
-        // changed later takes effect without registering again.
-        if let Some(cleaner) = lock(&s.cleaner).as_ref() {
-            for p in read(&topic.partitions).iter() {
-                cleaner.add_log(Arc::clone(&p.log));
-            }
-        }
-        write(&s.topics).insert(name.to_owned(), Arc::new(topic));
-        Ok(())
-    }
-
-    /// Creates `name` with the default topic settings if auto-creation is on.
-    pub(crate) fn topic_or_auto_create(&self, name: &str) -> Result<Arc<Topic>, BrokerError> {
-        match self.topic(name) {
-            Err(BrokerError::UnknownTopic { .. }) if self.shared.config.auto_create_topics => {
-                match self.create_topic(name, self.shared.config.default_topic.clone()) {
-                    Ok(()) | Err(BrokerError::TopicExists { .. }) => self.topic(name),
-                    Err(e) => Err(e),
-                }
-            }
-            other => other,
-        }
-    }
-
-    /// Deletes a topic and all its data. Committed offsets of groups for it
-    /// stay until the group is deleted.
-    ///
-    /// # Errors
-    /// [`BrokerError::UnknownTopic`], [`BrokerError::InternalTopic`], or a storage error.
-    pub fn delete_topic(&self, name: &str) -> Result<(), BrokerError> {
-        if name == OFFSETS_TOPIC {
-            return Err(BrokerError::InternalTopic {
-                topic: name.to_owned(),
-            });
-        }
-        let topic = self.topic(name)?;
-        let s = &self.shared;
-        {
-            let _admin = lock(&s.admin);
-            let meta = s.dir.join(format!("{name}{TOPIC_META_SUFFIX}"));
-            // Metadata goes first and durably: from then on the partitions
-            // are orphans that the next open removes if we crash midway.
-            s.storage
-                .remove_file(&meta)
-                .map_err(io_err("remove topic metadata", &meta))?;
-            s.storage
-                .sync_dir(&s.dir)
-                .map_err(io_err("sync data directory", &s.dir))?;
-            write(&s.topics).remove(name);
-            for p in 0..topic.partition_count() {
-                let path = topic::partition_dir(&s.dir, name, p);
-                if let Some(cleaner) = lock(&s.cleaner).as_ref() {
-                    cleaner.remove_log(&path);
-                }
-                s.storage
-                    .remove_dir_all(&path)
-                    .map_err(io_err("remove partition", &path))?;
-            }
-            s.storage
-                .sync_dir(&s.dir)
-                .map_err(io_err("sync data directory", &s.dir))?;
-        }
-        self.topics_changed();
-        Ok(())
-    }
-
-    /// Grows `name` to `partitions` partitions; groups subscribed to it rebalance.
-    ///
-    /// # Errors
-    /// [`BrokerError::InvalidPartitions`] unless `partitions` is above the
-    /// current count and within the maximum; [`BrokerError::UnknownTopic`];
-    /// [`BrokerError::InternalTopic`]; or a storage error.
-    pub fn add_partitions(&self, name: &str, partitions: u32) -> Result<(), BrokerError> {
-        if name == OFFSETS_TOPIC {
-            return Err(BrokerError::InternalTopic {
-                topic: name.to_owned(),
-            });
-        }
-        let topic = self.topic(name)?;
-        let s = &self.shared;
-        {
-            let _admin = lock(&s.admin);
-            let current = topic.partition_count();
-            let max = s.config.max_partitions;
-            if partitions <= current || partitions > max {
-                return Err(BrokerError::InvalidPartitions {
-                    requested: partitions,
-                    current,
-                    max,
-                });
-            }
-            let log_config = read(&topic.config).log_config();
-            let mut new = Vec::new();
-            for p in current..partitions {
-                new.push(Arc::new(open_partition(
-                    &s.storage,
-                    &s.dir,
-                    &s.clock,
-                    name,
-                    p,
-                    log_config.clone(),
-                    &topic.metrics,
-                )?));
-            }
-            let mut meta = topic.meta();
-            meta.config.partitions = partitions;
-            let file = format!("{name}{TOPIC_META_SUFFIX}");
-            log::write_atomically(&*s.storage, &s.dir, &file, &meta.encode())
-                .map_err(metadata_err(s.dir.join(&file)))?;
-            write(&topic.config).partitions = partitions;
-            if let Some(cleaner) = lock(&s.cleaner).as_ref() {
-                for p in &new {
-                    cleaner.add_log(Arc::clone(&p.log));
-                }
-            }
-            write(&topic.partitions).extend(new);
-        }
-        self.topics_changed();
-        Ok(())
     }
 
     /// Names of all topics, sorted; internal ones only if asked.
@@ -768,4 +643,30 @@ fn open_topic(
         sticky: AtomicU32::new(0),
         metrics,
     })
+}
+
+/// Whether `name` in the data directory is a temp file the broker writes
+/// (and may therefore remove as a leftover).
+fn is_own_temp_file(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(log::TEMP_SUFFIX) else {
+        return false;
+    };
+    stem == producer_id::PRODUCER_IDS_FILE
+        || stem == topic_change::TOPIC_CHANGE_FILE
+        || topic::is_meta_temp_stem(stem)
+}
+
+/// Logs a storage error at WARN with its whole chain of causes.
+pub(crate) fn warn_storage(what: &str, e: &BrokerError) {
+    if e.kafka_code() != 56 {
+        return;
+    }
+    let mut cause = String::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        cause.push_str(": ");
+        cause.push_str(&s.to_string());
+        source = s.source();
+    }
+    tracing::warn!(error = %e, cause, "{what}");
 }

@@ -185,11 +185,50 @@ impl Broker {
         Ok(())
     }
 
+    /// Deletes every group's committed offsets for `topic` (Kafka does so
+    /// when a topic is deleted): tombstones, made durable before the
+    /// offsets leave memory, so neither a recreated topic nor a restart
+    /// brings them back.
+    pub(crate) fn delete_offsets_of_topic(&self, topic: &str) -> Result<(), BrokerError> {
+        for listing in self.list_groups() {
+            let group = listing.group;
+            let tombstones: Vec<(TopicPartition, Option<CommittedOffset>)> = self
+                .fetch_offsets(&group)
+                .into_keys()
+                .filter(|tp| tp.topic == topic)
+                .map(|tp| (tp, None))
+                .collect();
+            if tombstones.is_empty() {
+                continue;
+            }
+            self.write_offsets_at(&group, &tombstones, Durability::Fsync)?;
+            let mut groups = lock(&self.shared.groups);
+            for (tp, _) in tombstones {
+                groups.apply_offset_record(OffsetRecord {
+                    group: group.clone(),
+                    tp,
+                    value: None,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Appends commits (or tombstones) of `group` to its offsets partition.
     pub(crate) fn write_offsets(
         &self,
         group: &str,
         entries: &[(TopicPartition, Option<CommittedOffset>)],
+    ) -> Result<(), BrokerError> {
+        self.write_offsets_at(group, entries, Durability::Written)
+    }
+
+    /// [`Broker::write_offsets`], acknowledged at `durability`.
+    fn write_offsets_at(
+        &self,
+        group: &str,
+        entries: &[(TopicPartition, Option<CommittedOffset>)],
+        durability: Durability,
     ) -> Result<(), BrokerError> {
         if entries.is_empty() {
             return Ok(());
@@ -217,7 +256,7 @@ impl Broker {
                 partition: index,
                 source,
             })?;
-        self.append_to(&partition, &mut batch, Durability::Written)?;
+        self.append_to(&partition, &mut batch, durability)?;
         Ok(())
     }
 }

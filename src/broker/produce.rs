@@ -160,8 +160,9 @@ impl Broker {
     ) -> Result<Vec<RecordMetadata>, BrokerError> {
         add(&self.shared.metrics.produce_requests, 1);
         let result = self.produce_inner(topic, records, durability);
-        if result.is_err() {
+        if let Err(e) = &result {
             add(&self.shared.metrics.produce_errors, 1);
+            super::warn_storage("produce failed", e);
         }
         result
     }
@@ -252,8 +253,9 @@ impl Broker {
                 self.append_to(&p, batches, t.durability(durability))
             })
         };
-        if result.is_err() {
+        if let Err(e) = &result {
             add(&self.shared.metrics.produce_errors, 1);
+            super::warn_storage("produce failed", e);
         }
         result
     }

@@ -84,6 +84,37 @@ pub fn validate_topic_name(name: &str) -> Result<(), BrokerError> {
     }
 }
 
+/// The temp file a topic's metadata is written through: `topic-XXXXXXXX`
+/// (the CRC-32C of the name in hex) plus the temp suffix. `NAME.topic` is
+/// already 255 bytes for a name of 249, so no suffix of it would fit; the
+/// admin lock serialises metadata writes, so a CRC clash is harmless.
+pub(crate) fn meta_temp_name(name: &str) -> String {
+    format!(
+        "topic-{:08x}{}",
+        crc32c::crc32c(name.as_bytes()),
+        crate::log::TEMP_SUFFIX
+    )
+}
+
+/// Whether `stem` (a temp file name without its suffix) is a metadata temp
+/// file's: `topic-` and eight lowercase hex digits.
+pub(crate) fn is_meta_temp_stem(stem: &str) -> bool {
+    stem.strip_prefix("topic-").is_some_and(|hex| {
+        hex.len() == 8 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// Most partitions a topic named `name` may have so that every partition
+/// directory name `NAME-N` fits the 255-byte file-name limit (100,000 for
+/// a name of 249 bytes, Kafka's longest).
+pub(crate) fn max_partitions_for(name: &str) -> u32 {
+    let digits = 255_usize.saturating_sub(name.len() + 1);
+    u32::try_from(digits)
+        .ok()
+        .and_then(|d| 10_u32.checked_pow(d))
+        .unwrap_or(u32::MAX)
+}
+
 /// The directory of partition `partition` of `topic`: `DATA/TOPIC-PARTITION`.
 pub(crate) fn partition_dir(data: &Path, topic: &str, partition: u32) -> PathBuf {
     data.join(format!("{topic}-{partition}"))
@@ -400,5 +431,22 @@ mod tests {
         assert_eq!(parse_partition_dir("producer-ids"), None);
         assert_eq!(parse_partition_dir("-3"), None);
         assert_eq!(parse_partition_dir("x.topic"), None);
+    }
+
+    #[test]
+    fn every_file_name_derived_from_the_longest_name_fits_255_bytes() {
+        let name = "x".repeat(MAX_TOPIC_NAME_LEN);
+        let max = max_partitions_for(&name);
+        assert_eq!(max, 100_000);
+        let dir = partition_dir(Path::new(""), &name, max - 1);
+        assert!(dir.to_str().unwrap().len() <= 255);
+        assert!(format!("{name}{TOPIC_META_SUFFIX}").len() <= 255);
+        let temp = meta_temp_name(&name);
+        assert!(temp.len() <= 255);
+        assert!(is_meta_temp_stem(
+            temp.strip_suffix(crate::log::TEMP_SUFFIX).unwrap()
+        ));
+        assert!(!is_meta_temp_stem("topic-notes"));
+        assert_eq!(max_partitions_for("a"), u32::MAX);
     }
 }

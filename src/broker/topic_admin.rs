@@ -13,7 +13,7 @@ use super::error::BrokerError;
 use super::topic::{Topic, TopicMeta};
 use super::topic_id::TopicId;
 use super::{Broker, OFFSETS_TOPIC, lock, read, validate_topic_name, write};
-use crate::log::{self, CleanupPolicy, Durability};
+use crate::log::{CleanupPolicy, Durability};
 use std::sync::Arc;
 
 /// Where a config's value comes from, as Kafka's DescribeConfigs says.
@@ -530,13 +530,7 @@ impl Broker {
             config: config.clone(),
             ..topic.meta()
         };
-        let file = format!("{name}{}", super::TOPIC_META_SUFFIX);
-        log::write_atomically(&*s.storage, &s.dir, &file, &meta.encode()).map_err(|source| {
-            BrokerError::Metadata {
-                path: s.dir.join(&file),
-                source,
-            }
-        })?;
+        super::write_topic_meta(&*s.storage, &s.dir, &meta)?;
         let log_config = config.log_config();
         *write(&topic.config) = config;
         for p in read(&topic.partitions).iter() {

@@ -203,7 +203,22 @@ pub fn write_atomically(
     name: &str,
     bytes: &[u8],
 ) -> Result<(), LogError> {
-    let temp = dir.join(format!("{name}{TEMP_SUFFIX}"));
+    write_atomically_via(storage, dir, &format!("{name}{TEMP_SUFFIX}"), name, bytes)
+}
+
+/// As [`write_atomically`], through the temp file `dir/temp` (for names
+/// too long to take a suffix).
+///
+/// # Errors
+/// Any I/O error.
+pub fn write_atomically_via(
+    storage: &dyn Storage,
+    dir: &Path,
+    temp: &str,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(), LogError> {
+    let temp = dir.join(temp);
     let path = dir.join(name);
     let file = storage
         .open(&temp, OpenMode::OpenOrCreate)

@@ -23,7 +23,7 @@ pub mod storage;
 
 pub use checkpoint::{
     CHECKPOINT_FILE, CLEAN_SHUTDOWN_FILE, CLEANER_CHECKPOINT_FILE, Checkpoint, CleanerCheckpoint,
-    TEMP_SUFFIX, write_atomically,
+    TEMP_SUFFIX, write_atomically, write_atomically_via,
 };
 pub use cleaner::{Cleanable, Cleaner, CleanerConfig, CleanerStats};
 pub use config::{CleanupPolicy, Durability, LogConfig};
