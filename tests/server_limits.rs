@@ -287,3 +287,74 @@ async fn clients_that_never_read_stall_at_the_response_budget_and_a_polite_clien
     .await;
     server.stop().await;
 }
+
+/// Sends one raw request frame and reads its response frame.
+async fn round_trip(stream: &mut TcpStream, request: &[u8]) -> bytes::Bytes {
+    use tokio::io::AsyncReadExt;
+    stream.write_all(request).await.unwrap();
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        if let Some(f) = logbus::protocol::decode_frame(&mut buf, 64 << 20).unwrap() {
+            return f;
+        }
+        let n = tokio::time::timeout(DEADLINE, stream.read_buf(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "connection closed");
+    }
+}
+
+fn fetch_of(partitions: impl Iterator<Item = i32>) -> FetchRequest {
+    FetchRequest {
+        max_wait_ms: 0,
+        min_bytes: 1,
+        max_bytes: 1 << 20,
+        isolation_level: IsolationLevel::ReadUncommitted,
+        group_id: None,
+        topics: vec![FetchTopic {
+            name: "t".into(),
+            partitions: partitions
+                .map(|partition| FetchPartition {
+                    partition,
+                    fetch_offset: 0,
+                    partition_max_bytes: 1 << 20,
+                })
+                .collect(),
+        }],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_listing_a_partition_many_times_gets_a_small_refusal_not_a_huge_frame() {
+    let server = TestServer::start().await;
+    let admin = Client::connect(&server.addr).await.unwrap();
+    admin
+        .create_topic("t", 1, TopicConfig::default())
+        .await
+        .unwrap();
+    admin
+        .produce_batches("t", 0, batch("x", 10).into(), Durability::Written)
+        .await
+        .unwrap();
+    let mut s = TcpStream::connect(&server.addr).await.unwrap();
+    // Partition 0 listed 400,000 times: a 6.4 MB request.
+    let huge = frame(fetch_of(std::iter::repeat_n(0, 400_000)).into(), 7);
+    assert!(huge.len() < 8 << 20);
+    let answer = round_trip(&mut s, &huge).await;
+    assert_eq!(
+        &answer[..],
+        &[0, 0, 0, 7, 0, 42],
+        "header-level INVALID_REQUEST"
+    );
+    // Twice is refused too; the connection stays and serves the single one.
+    let twice = frame(fetch_of([0, 0].into_iter()).into(), 8);
+    assert_eq!(&round_trip(&mut s, &twice).await[..], &[0, 0, 0, 8, 0, 42]);
+    let once = frame(fetch_of([0].into_iter()).into(), 9);
+    let ok = round_trip(&mut s, &once).await;
+    assert_eq!(&ok[..6], &[0, 0, 0, 9, 0, 0]);
+    // Over the bound of distinct partitions: refused whole.
+    let many = frame(fetch_of(0..10_001).into(), 10);
+    assert_eq!(&round_trip(&mut s, &many).await[..], &[0, 0, 0, 10, 0, 42]);
+    server.stop().await;
+}

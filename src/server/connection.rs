@@ -28,8 +28,8 @@ use super::dispatch::{self, Outcome};
 use super::limits::{Enforced, Frame, ReadEnd, ReadTimeouts, RequestCharge, ResponseShare};
 use super::{CloseReason, RequestEvent, Shared};
 use crate::protocol::{
-    ApiKey, ErrorCode, ProtocolError, RequestBody, RequestHeader, decode_request, encode_refusal,
-    encode_response_parts, frame_parts,
+    ApiKey, ErrorCode, LENGTH_PREFIX, ProtocolError, RequestBody, RequestHeader, decode_request,
+    encode_refusal, encode_response_parts, frame_parts,
 };
 use bytes::{BufMut, Bytes, BytesMut};
 use std::net::SocketAddr;
@@ -350,15 +350,32 @@ async fn execute(ctx: &Ctx, job: Job) {
     )
     .await;
     let id = job.header.correlation_id;
-    let frame = match body {
-        Ok(body) => encode_response_parts(id, job.header.api_version, &body),
-        // The handler failed: a header-level error with an empty body.
-        Err(code) => frame_parts(|o| {
+    let header_only = |code: ErrorCode| {
+        frame_parts(|o| {
             o.put_i32(id);
             o.put_i16(code.to_i16());
-        }),
+        })
     };
-    let len: usize = frame.iter().map(Bytes::len).sum();
+    let mut error = error;
+    let mut frame = match body {
+        Ok(body) => encode_response_parts(id, job.header.api_version, &body),
+        // The handler failed or refused: a header-level error, empty body.
+        Err(code) => header_only(code),
+    };
+    let mut len: usize = frame.iter().map(Bytes::len).sum();
+    if len > ctx.shared.config.max_frame + LENGTH_PREFIX {
+        // Handlers keep responses within a frame (fetches are cut, request
+        // sizes bounded); should one still outgrow it, the client gets an
+        // error instead of a frame it would refuse.
+        tracing::error!(
+            api = job.header.api_key.name(),
+            len,
+            "response over the frame limit"
+        );
+        frame = header_only(ErrorCode::UnknownServerError);
+        len = frame.iter().map(Bytes::len).sum();
+        error = Some(ErrorCode::UnknownServerError);
+    }
     if let Some(o) = &ctx.shared.config.observer {
         o.on_request(&RequestEvent {
             api_key: job.header.api_key,

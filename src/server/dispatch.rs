@@ -151,6 +151,14 @@ pub(super) async fn handle(
     body: RequestBody,
 ) -> Outcome {
     let b = &shared.broker;
+    if let Err(refused) = super::bounds::check(&body, shared.config.max_request_partitions) {
+        tracing::debug!(api = body.api_key().name(), %refused, "request refused");
+        return Outcome {
+            body: Err(ErrorCode::InvalidRequest),
+            error: Some(ErrorCode::InvalidRequest),
+            unfinished: None,
+        };
+    }
     match body {
         RequestBody::ApiVersions(_) => Outcome {
             body: Ok(ApiVersionsResponse::supported(ErrorCode::None).into()),

@@ -30,6 +30,7 @@
 //! budgets, the frame and first-request deadlines) live in [`limits`], a
 //! piece any listener of length-prefixed frames can share.
 
+mod bounds;
 mod connection;
 mod dispatch;
 #[cfg(test)]
@@ -108,6 +109,11 @@ pub struct ServerConfig {
     /// being accepted, or it is closed: connections that never speak give
     /// their slot back well before `idle_timeout`. Default 10 s.
     pub first_request_timeout: Duration,
+    /// Most partitions (or topic or group names) one request may list; a
+    /// request over it, or listing one twice, is refused whole with a
+    /// header-level `INVALID_REQUEST`, which keeps every response small
+    /// enough for a frame. Default 10,000.
+    pub max_request_partitions: usize,
     /// Limits to share with another face (e.g. the Kafka listener), so the
     /// budgets and slots above hold for both together; `None` builds them
     /// from the fields above. When set, its own config is what counts.
@@ -145,6 +151,7 @@ impl Default for ServerConfig {
             max_queued_response_bytes: 100 << 20,
             frame_timeout: Duration::from_secs(30),
             first_request_timeout: Duration::from_secs(10),
+            max_request_partitions: 10_000,
             limits: None,
             observer: None,
         }
@@ -167,6 +174,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_queued_response_bytes", &self.max_queued_response_bytes)
             .field("frame_timeout", &self.frame_timeout)
             .field("first_request_timeout", &self.first_request_timeout)
+            .field("max_request_partitions", &self.max_request_partitions)
             .field("limits", &self.limits.is_some())
             .field("observer", &self.observer.is_some())
             .finish()
