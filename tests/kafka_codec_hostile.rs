@@ -595,3 +595,44 @@ fn mutated_requests_never_panic_and_what_decodes_round_trips() {
         }
     }
 }
+
+/// A Fetch response carrying `records` in one partition.
+fn fetch_response(records: Bytes) -> KafkaResponse {
+    KafkaResponse::Fetch(FetchResponse {
+        responses: vec![FetchableTopicResponse {
+            topic: "t".into(),
+            partitions: vec![PartitionData {
+                high_watermark: 10,
+                records: Some(records),
+                ..Default::default()
+            }],
+        }],
+        ..Default::default()
+    })
+}
+
+#[test]
+fn long_record_batches_are_shared_into_response_parts_not_copied() {
+    let records = Bytes::from(vec![0x5a; SHARE_MIN]);
+    let body = fetch_response(records.clone());
+    for version in [4, 12] {
+        let parts = encode_response_parts(3, ApiKey::Fetch, version, &body).unwrap();
+        let whole = encode_response(3, ApiKey::Fetch, version, &body).unwrap();
+        assert_eq!(parts.concat(), whole.to_vec(), "v{version}");
+        assert!(
+            parts.iter().any(|part| part.as_ptr() == records.as_ptr()),
+            "v{version}: the batch was copied"
+        );
+    }
+}
+
+#[test]
+fn short_record_batches_are_copied_into_one_part() {
+    let body = fetch_response(Bytes::from(vec![0x5a; SHARE_MIN - 1]));
+    let parts = encode_response_parts(3, ApiKey::Fetch, 12, &body).unwrap();
+    assert_eq!(parts.len(), 1);
+    assert_eq!(
+        parts[0],
+        encode_response(3, ApiKey::Fetch, 12, &body).unwrap()
+    );
+}

@@ -12,6 +12,7 @@ use super::generated::{ApiKey, KafkaRequest, KafkaResponse};
 use super::header::{
     RequestHeader, ResponseHeader, request_header_version, response_header_version,
 };
+use super::writer::{FrameWriter, KafkaWrite};
 
 /// Decodes one request frame (without its length prefix): the header, then
 /// the body of the api and version it names.
@@ -107,6 +108,38 @@ pub fn encode_response(
     );
     body.encode(&mut buf, api_version)?;
     finish_frame(buf)
+}
+
+/// Encodes a whole response frame as [`encode_response`] does, but as parts
+/// in order (see [`FrameWriter`]): record batches of [`SHARE_MIN`](super::SHARE_MIN)
+/// bytes or more are shared with `body`, not copied. Write the parts with
+/// one vectored write.
+///
+/// # Errors
+/// As [`encode_response`].
+pub fn encode_response_parts(
+    correlation_id: i32,
+    api_key: ApiKey,
+    api_version: i16,
+    body: &KafkaResponse,
+) -> Result<Vec<Bytes>, KafkaCodecError> {
+    check_encodable(api_key, body.api_key(), api_version)?;
+    let mut out = FrameWriter::new();
+    out.write_slice(&[0; 4]);
+    ResponseHeader { correlation_id }.encode(
+        &mut out,
+        response_header_version(api_key as i16, api_version),
+    );
+    body.encode(&mut out, api_version)?;
+    let len = out.len() - 4;
+    let prefix = i32::try_from(len).map_err(|_| KafkaCodecError::TooLongToEncode {
+        what: "frame",
+        len,
+        max: i32::MAX as usize,
+    })?;
+    // The prefix was the first thing written, so it is in the first part.
+    out.first_mut()[..4].copy_from_slice(&prefix.to_be_bytes());
+    Ok(out.into_parts())
 }
 
 /// Encodes a whole request frame: length prefix, `header` at the version its

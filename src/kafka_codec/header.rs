@@ -9,11 +9,12 @@
 //!                 v1: v0 + tagged fields (flexible body versions; never ApiVersions)
 //! ```
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::error::KafkaCodecError;
 use super::generated::ApiKey;
 use super::wire;
+use super::writer::KafkaWrite;
 
 /// The header every Kafka request starts with.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -106,7 +107,11 @@ impl RequestHeader {
     ///
     /// # Errors
     /// When the client id is longer than an `i16` length allows.
-    pub fn encode(&self, buf: &mut BytesMut, header_version: i16) -> Result<(), KafkaCodecError> {
+    pub fn encode<W: KafkaWrite>(
+        &self,
+        buf: &mut W,
+        header_version: i16,
+    ) -> Result<(), KafkaCodecError> {
         wire::put_i16(buf, self.request_api_key);
         wire::put_i16(buf, self.request_api_version);
         wire::put_i32(buf, self.correlation_id);
@@ -138,7 +143,7 @@ impl ResponseHeader {
 
     /// Appends the header at `header_version` (0 or 1; v1 adds an empty
     /// tagged-field section).
-    pub fn encode(&self, buf: &mut BytesMut, header_version: i16) {
+    pub fn encode<W: KafkaWrite>(&self, buf: &mut W, header_version: i16) {
         wire::put_i32(buf, self.correlation_id);
         if header_version >= 1 {
             wire::put_uvarint(buf, 0);

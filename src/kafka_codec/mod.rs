@@ -16,12 +16,14 @@ mod error;
 pub mod generated;
 mod header;
 pub mod wire;
+mod writer;
 
-pub use dispatch::{decode_request, encode_request, encode_response};
+pub use dispatch::{decode_request, encode_request, encode_response, encode_response_parts};
 pub use error::KafkaCodecError;
 pub use generated::*;
 pub use header::{RequestHeader, ResponseHeader, request_header_version, response_header_version};
 pub use wire::Uuid;
+pub use writer::{FrameWriter, KafkaWrite, SHARE_MIN};
 
 /// A Kafka value that can be read at a version.
 pub trait Decode: Sized {
@@ -34,11 +36,12 @@ pub trait Decode: Sized {
 
 /// A Kafka value that can be written at a version.
 pub trait Encode {
-    /// Appends the encoding of `self` at `version` to `buf`. Fields absent in
-    /// `version` are not written.
+    /// Appends the encoding of `self` at `version` to `buf` (a `BytesMut`,
+    /// or a [`FrameWriter`] that shares long byte strings instead of copying
+    /// them). Fields absent in `version` are not written.
     ///
     /// # Errors
     /// When a value cannot be expressed at `version` (a null in a field not
     /// nullable there, a string longer than its length prefix allows).
-    fn encode(&self, buf: &mut bytes::BytesMut, version: i16) -> Result<(), KafkaCodecError>;
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError>;
 }

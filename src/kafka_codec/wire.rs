@@ -10,7 +10,9 @@
 //! at [`MAX_ARRAY_ELEMENTS`] and tagged sections at [`MAX_TAGGED_FIELDS`],
 //! and nothing here panics on any input.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::writer::KafkaWrite;
 
 use super::error::KafkaCodecError;
 
@@ -40,7 +42,7 @@ pub(crate) fn need(buf: &Bytes, n: usize) -> Result<()> {
 }
 
 macro_rules! fixed {
-    ($($get:ident, $put:ident, $ty:ty, $len:expr, $buf_get:ident, $buf_put:ident;)*) => {$(
+    ($($get:ident, $put:ident, $ty:ty, $len:expr, $buf_get:ident;)*) => {$(
         /// Reads one big-endian value.
         // The generator calls only the types the advertised specs use.
         #[allow(dead_code)]
@@ -50,20 +52,20 @@ macro_rules! fixed {
         }
         /// Writes one big-endian value.
         #[allow(dead_code)]
-        pub(crate) fn $put(buf: &mut BytesMut, value: $ty) {
-            buf.$buf_put(value);
+        pub(crate) fn $put<W: KafkaWrite>(buf: &mut W, value: $ty) {
+            buf.write_slice(&value.to_be_bytes());
         }
     )*};
 }
 
 fixed! {
-    get_i8, put_i8, i8, 1, get_i8, put_i8;
-    get_i16, put_i16, i16, 2, get_i16, put_i16;
-    get_u16, put_u16, u16, 2, get_u16, put_u16;
-    get_i32, put_i32, i32, 4, get_i32, put_i32;
-    get_u32, put_u32, u32, 4, get_u32, put_u32;
-    get_i64, put_i64, i64, 8, get_i64, put_i64;
-    get_f64, put_f64, f64, 8, get_f64, put_f64;
+    get_i8, put_i8, i8, 1, get_i8;
+    get_i16, put_i16, i16, 2, get_i16;
+    get_u16, put_u16, u16, 2, get_u16;
+    get_i32, put_i32, i32, 4, get_i32;
+    get_u32, put_u32, u32, 4, get_u32;
+    get_i64, put_i64, i64, 8, get_i64;
+    get_f64, put_f64, f64, 8, get_f64;
 }
 
 /// Reads a boolean: Kafka treats any non-zero byte as true.
@@ -72,8 +74,8 @@ pub(crate) fn get_bool(buf: &mut Bytes) -> Result<bool> {
 }
 
 /// Writes a boolean as 0 or 1.
-pub(crate) fn put_bool(buf: &mut BytesMut, value: bool) {
-    buf.put_i8(i8::from(value));
+pub(crate) fn put_bool<W: KafkaWrite>(buf: &mut W, value: bool) {
+    buf.write_slice(&[u8::from(value)]);
 }
 
 /// Reads a 16-byte UUID.
@@ -85,8 +87,8 @@ pub(crate) fn get_uuid(buf: &mut Bytes) -> Result<Uuid> {
 }
 
 /// Writes a 16-byte UUID.
-pub(crate) fn put_uuid(buf: &mut BytesMut, value: Uuid) {
-    buf.put_slice(&value.0);
+pub(crate) fn put_uuid<W: KafkaWrite>(buf: &mut W, value: Uuid) {
+    buf.write_slice(&value.0);
 }
 
 /// Reads an unsigned varint of at most 5 bytes that fits 32 bits.
@@ -113,12 +115,16 @@ pub(crate) fn get_uvarint(buf: &mut Bytes) -> Result<u32> {
 }
 
 /// Writes an unsigned varint.
-pub(crate) fn put_uvarint(buf: &mut BytesMut, mut value: u32) {
+pub(crate) fn put_uvarint<W: KafkaWrite>(buf: &mut W, mut value: u32) {
+    let mut out = [0u8; 5];
+    let mut len = 0;
     while value >= 0x80 {
-        buf.put_u8((value as u8 & 0x7f) | 0x80);
+        out[len] = (value as u8 & 0x7f) | 0x80;
         value >>= 7;
+        len += 1;
     }
-    buf.put_u8(value as u8);
+    out[len] = value as u8;
+    buf.write_slice(&out[..=len]);
 }
 
 /// Reads a length (or count) prefix: `None` for null. Compact lengths are an
@@ -140,8 +146,8 @@ fn get_length(buf: &mut Bytes, compact: bool, short: bool) -> Result<Option<usiz
 }
 
 /// Writes a length prefix for `len` elements or bytes, or null.
-fn put_length(
-    buf: &mut BytesMut,
+fn put_length<W: KafkaWrite>(
+    buf: &mut W,
     len: Option<usize>,
     compact: bool,
     short: bool,
@@ -161,11 +167,11 @@ fn put_length(
             Ok(())
         }
         Some(n) if short => {
-            buf.put_i16(n as i16);
+            put_i16(buf, n as i16);
             Ok(())
         }
         Some(n) => {
-            buf.put_i32(n as i32);
+            put_i32(buf, n as i32);
             Ok(())
         }
         None if compact => {
@@ -173,11 +179,11 @@ fn put_length(
             Ok(())
         }
         None if short => {
-            buf.put_i16(-1);
+            put_i16(buf, -1);
             Ok(())
         }
         None => {
-            buf.put_i32(-1);
+            put_i32(buf, -1);
             Ok(())
         }
     }
@@ -201,10 +207,14 @@ pub(crate) fn get_string(buf: &mut Bytes, compact: bool) -> Result<Option<String
 ///
 /// # Errors
 /// [`KafkaCodecError::TooLongToEncode`] past `i16::MAX` bytes (classic).
-pub(crate) fn put_string(buf: &mut BytesMut, value: Option<&str>, compact: bool) -> Result<()> {
+pub(crate) fn put_string<W: KafkaWrite>(
+    buf: &mut W,
+    value: Option<&str>,
+    compact: bool,
+) -> Result<()> {
     put_length(buf, value.map(str::len), compact, true, "string")?;
     if let Some(s) = value {
-        buf.put_slice(s.as_bytes());
+        buf.write_slice(s.as_bytes());
     }
     Ok(())
 }
@@ -219,11 +229,16 @@ pub(crate) fn get_bytes(buf: &mut Bytes, compact: bool) -> Result<Option<Bytes>>
     Ok(Some(buf.split_to(n)))
 }
 
-/// Writes (nullable) bytes.
-pub(crate) fn put_bytes(buf: &mut BytesMut, value: Option<&Bytes>, compact: bool) -> Result<()> {
+/// Writes (nullable) bytes; long ones (record batches) are shared, not
+/// copied, when `buf` keeps parts (see [`KafkaWrite::write_shared`]).
+pub(crate) fn put_bytes<W: KafkaWrite>(
+    buf: &mut W,
+    value: Option<&Bytes>,
+    compact: bool,
+) -> Result<()> {
     put_length(buf, value.map(Bytes::len), compact, false, "bytes")?;
     if let Some(b) = value {
-        buf.put_slice(b);
+        buf.write_shared(b);
     }
     Ok(())
 }
@@ -257,11 +272,11 @@ pub(crate) fn get_array<T>(
 }
 
 /// Writes a (nullable) array.
-pub(crate) fn put_array<T>(
-    buf: &mut BytesMut,
+pub(crate) fn put_array<W: KafkaWrite, T>(
+    buf: &mut W,
     value: Option<&[T]>,
     compact: bool,
-    mut element: impl FnMut(&mut BytesMut, &T) -> Result<()>,
+    mut element: impl FnMut(&mut W, &T) -> Result<()>,
 ) -> Result<()> {
     put_length(buf, value.map(<[T]>::len), compact, false, "array")?;
     for item in value.unwrap_or_default() {
@@ -306,8 +321,8 @@ pub(crate) fn tagged_done(tag: u32, declared: usize, rest: &Bytes) -> Result<()>
 }
 
 /// Writes one tagged field: its tag, its size, then the bytes `value` writes.
-pub(crate) fn put_tagged_field(
-    buf: &mut BytesMut,
+pub(crate) fn put_tagged_field<W: KafkaWrite>(
+    buf: &mut W,
     tag: u32,
     value: impl FnOnce(&mut BytesMut) -> Result<()>,
 ) -> Result<()> {
@@ -320,7 +335,7 @@ pub(crate) fn put_tagged_field(
         max: u32::MAX as usize,
     })?;
     put_uvarint(buf, len);
-    buf.put_slice(&field);
+    buf.write_slice(&field);
     Ok(())
 }
 

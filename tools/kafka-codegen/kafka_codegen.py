@@ -521,7 +521,7 @@ class Gen:
         bname = "buf" if re.search(r"\bbuf\b", text) else "_buf"
         return (
             f"impl Encode for {s.name} {{\n"
-            f"fn encode(&self, {bname}: &mut BytesMut, {vname}: i16) -> Result<(), KafkaCodecError> {{\n"
+            f"fn encode<W: KafkaWrite>(&self, {bname}: &mut W, {vname}: i16) -> Result<(), KafkaCodecError> {{\n"
             f"{text}\n}}\n}}\n"
         )
 
@@ -663,9 +663,9 @@ def gen_mod(apis):
         "",
         "/// What every generated module uses.",
         "mod prelude {",
-        "pub(super) use bytes::{Bytes, BytesMut};",
+        "pub(super) use bytes::Bytes;",
         "pub(super) use crate::kafka_codec::wire::{self, Uuid};",
-        "pub(super) use crate::kafka_codec::{Decode, Encode, KafkaCodecError};",
+        "pub(super) use crate::kafka_codec::{Decode, Encode, KafkaCodecError, KafkaWrite};",
         "}",
         "",
     ]
@@ -677,8 +677,8 @@ def gen_mod(apis):
         for m in (a["req"], a["resp"]):
             lines.append(f"pub use {snake_file(m.name)}::*;")
     lines.append("")
-    lines.append("use bytes::{Bytes, BytesMut};")
-    lines.append("use crate::kafka_codec::{Decode, Encode, KafkaCodecError};")
+    lines.append("use bytes::Bytes;")
+    lines.append("use crate::kafka_codec::{Decode, Encode, KafkaCodecError, KafkaWrite};")
     lines.append("")
     lines.append("/// The Kafka APIs logbus serves, by their wire key.")
     lines.append("#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]")
@@ -748,7 +748,7 @@ def gen_mod(apis):
         lines.append("})\n}\n")
         lines.append("/// Encodes the body at `version`.")
         lines.append("///\n/// # Errors\n/// When a value cannot be expressed at `version`.")
-        lines.append("pub fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {")
+        lines.append("pub fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {")
         lines.append("match self {")
         for a in apis:
             lines.append(f"Kafka{kind}::{a['name']}(body) => body.encode(buf, version),")

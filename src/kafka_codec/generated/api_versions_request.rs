@@ -42,7 +42,7 @@ impl Decode for ApiVersionsRequest {
 }
 
 impl Encode for ApiVersionsRequest {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 3;
         if version >= 3 {
             wire::put_string(buf, Some(&self.client_software_name), flexible)?;

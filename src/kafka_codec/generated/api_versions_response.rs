@@ -95,7 +95,7 @@ impl Decode for ApiVersionsResponse {
 }
 
 impl Encode for ApiVersionsResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 3;
         wire::put_i16(buf, self.error_code);
         wire::put_array(
@@ -194,7 +194,7 @@ impl Decode for ApiVersion {
 }
 
 impl Encode for ApiVersion {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 3;
         wire::put_i16(buf, self.api_key);
         wire::put_i16(buf, self.min_version);
@@ -238,7 +238,7 @@ impl Decode for SupportedFeatureKey {
 }
 
 impl Encode for SupportedFeatureKey {
-    fn encode(&self, buf: &mut BytesMut, _version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, _version: i16) -> Result<(), KafkaCodecError> {
         let flexible = true;
         wire::put_string(buf, Some(&self.name), flexible)?;
         wire::put_i16(buf, self.min_version);
@@ -280,7 +280,7 @@ impl Decode for FinalizedFeatureKey {
 }
 
 impl Encode for FinalizedFeatureKey {
-    fn encode(&self, buf: &mut BytesMut, _version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, _version: i16) -> Result<(), KafkaCodecError> {
         let flexible = true;
         wire::put_string(buf, Some(&self.name), flexible)?;
         wire::put_i16(buf, self.max_version_level);

@@ -41,7 +41,7 @@ impl Decode for CreatePartitionsRequest {
 }
 
 impl Encode for CreatePartitionsRequest {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 2;
         wire::put_array(buf, Some(self.topics.as_slice()), flexible, |buf, item| {
             item.encode(buf, version)
@@ -100,7 +100,7 @@ impl Decode for CreatePartitionsTopic {
 }
 
 impl Encode for CreatePartitionsTopic {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 2;
         wire::put_string(buf, Some(&self.name), flexible)?;
         wire::put_i32(buf, self.count);
@@ -137,7 +137,7 @@ impl Decode for CreatePartitionsAssignment {
 }
 
 impl Encode for CreatePartitionsAssignment {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 2;
         wire::put_array(
             buf,

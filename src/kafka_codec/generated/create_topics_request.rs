@@ -51,7 +51,7 @@ impl Decode for CreateTopicsRequest {
 }
 
 impl Encode for CreateTopicsRequest {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 5;
         wire::put_array(buf, Some(self.topics.as_slice()), flexible, |buf, item| {
             item.encode(buf, version)
@@ -113,7 +113,7 @@ impl Decode for CreatableTopic {
 }
 
 impl Encode for CreatableTopic {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 5;
         wire::put_string(buf, Some(&self.name), flexible)?;
         wire::put_i32(buf, self.num_partitions);
@@ -163,7 +163,7 @@ impl Decode for CreatableReplicaAssignment {
 }
 
 impl Encode for CreatableReplicaAssignment {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 5;
         wire::put_i32(buf, self.partition_index);
         wire::put_array(
@@ -217,7 +217,7 @@ impl Decode for CreatableTopicConfig {
 }
 
 impl Encode for CreatableTopicConfig {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 5;
         wire::put_string(buf, Some(&self.name), flexible)?;
         wire::put_string(buf, self.value.as_deref(), flexible)?;

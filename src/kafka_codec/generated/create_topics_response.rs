@@ -37,7 +37,7 @@ impl Decode for CreateTopicsResponse {
 }
 
 impl Encode for CreateTopicsResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 5;
         wire::put_i32(buf, self.throttle_time_ms);
         wire::put_array(buf, Some(self.topics.as_slice()), flexible, |buf, item| {
@@ -145,7 +145,7 @@ impl Decode for CreatableTopicResult {
 }
 
 impl Encode for CreatableTopicResult {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 5;
         wire::put_string(buf, Some(&self.name), flexible)?;
         if version >= 7 {
@@ -237,7 +237,7 @@ impl Decode for CreatableTopicConfigs {
 }
 
 impl Encode for CreatableTopicConfigs {
-    fn encode(&self, buf: &mut BytesMut, _version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, _version: i16) -> Result<(), KafkaCodecError> {
         let flexible = true;
         wire::put_string(buf, Some(&self.name), flexible)?;
         wire::put_string(buf, self.value.as_deref(), flexible)?;

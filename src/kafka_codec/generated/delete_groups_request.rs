@@ -30,7 +30,7 @@ impl Decode for DeleteGroupsRequest {
 }
 
 impl Encode for DeleteGroupsRequest {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 2;
         wire::put_array(
             buf,

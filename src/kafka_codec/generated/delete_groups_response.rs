@@ -37,7 +37,7 @@ impl Decode for DeleteGroupsResponse {
 }
 
 impl Encode for DeleteGroupsResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 2;
         wire::put_i32(buf, self.throttle_time_ms);
         wire::put_array(buf, Some(self.results.as_slice()), flexible, |buf, item| {
@@ -79,7 +79,7 @@ impl Decode for DeletableGroupResult {
 }
 
 impl Encode for DeletableGroupResult {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 2;
         wire::put_string(buf, Some(&self.group_id), flexible)?;
         wire::put_i16(buf, self.error_code);

@@ -50,7 +50,7 @@ impl Decode for DeleteTopicsRequest {
 }
 
 impl Encode for DeleteTopicsRequest {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 4;
         if version >= 6 {
             wire::put_array(buf, Some(self.topics.as_slice()), flexible, |buf, item| {
@@ -97,7 +97,7 @@ impl Decode for DeleteTopicState {
 }
 
 impl Encode for DeleteTopicState {
-    fn encode(&self, buf: &mut BytesMut, _version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, _version: i16) -> Result<(), KafkaCodecError> {
         let flexible = true;
         wire::put_string(buf, self.name.as_deref(), flexible)?;
         wire::put_uuid(buf, self.topic_id);

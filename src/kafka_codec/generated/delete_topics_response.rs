@@ -37,7 +37,7 @@ impl Decode for DeleteTopicsResponse {
 }
 
 impl Encode for DeleteTopicsResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 4;
         wire::put_i32(buf, self.throttle_time_ms);
         wire::put_array(
@@ -109,7 +109,7 @@ impl Decode for DeletableTopicResult {
 }
 
 impl Encode for DeletableTopicResult {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 4;
         wire::check_null(
             self.name.as_ref(),

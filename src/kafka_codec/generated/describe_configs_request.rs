@@ -44,7 +44,7 @@ impl Decode for DescribeConfigsRequest {
 }
 
 impl Encode for DescribeConfigsRequest {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 4;
         wire::put_array(
             buf,
@@ -108,7 +108,7 @@ impl Decode for DescribeConfigsResource {
 }
 
 impl Encode for DescribeConfigsResource {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 4;
         wire::put_i8(buf, self.resource_type);
         wire::put_string(buf, Some(&self.resource_name), flexible)?;

@@ -37,7 +37,7 @@ impl Decode for DescribeConfigsResponse {
 }
 
 impl Encode for DescribeConfigsResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 4;
         wire::put_i32(buf, self.throttle_time_ms);
         wire::put_array(buf, Some(self.results.as_slice()), flexible, |buf, item| {
@@ -106,7 +106,7 @@ impl Decode for DescribeConfigsResult {
 }
 
 impl Encode for DescribeConfigsResult {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 4;
         wire::put_i16(buf, self.error_code);
         wire::put_string(buf, self.error_message.as_deref(), flexible)?;
@@ -197,7 +197,7 @@ impl Decode for DescribeConfigsResourceResult {
 }
 
 impl Encode for DescribeConfigsResourceResult {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 4;
         wire::put_string(buf, Some(&self.name), flexible)?;
         wire::put_string(buf, self.value.as_deref(), flexible)?;
@@ -271,7 +271,7 @@ impl Decode for DescribeConfigsSynonym {
 }
 
 impl Encode for DescribeConfigsSynonym {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 4;
         wire::put_string(buf, Some(&self.name), flexible)?;
         wire::put_string(buf, self.value.as_deref(), flexible)?;

@@ -40,7 +40,7 @@ impl Decode for DescribeGroupsRequest {
 }
 
 impl Encode for DescribeGroupsRequest {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 5;
         wire::put_array(buf, Some(self.groups.as_slice()), flexible, |buf, item| {
             wire::put_string(buf, Some(item), flexible)

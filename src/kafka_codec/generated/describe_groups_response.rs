@@ -37,7 +37,7 @@ impl Decode for DescribeGroupsResponse {
 }
 
 impl Encode for DescribeGroupsResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 5;
         if version >= 1 {
             wire::put_i32(buf, self.throttle_time_ms);
@@ -121,7 +121,7 @@ impl Decode for DescribedGroup {
 }
 
 impl Encode for DescribedGroup {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 5;
         wire::put_i16(buf, self.error_code);
         wire::put_string(buf, Some(&self.group_id), flexible)?;
@@ -190,7 +190,7 @@ impl Decode for DescribedGroupMember {
 }
 
 impl Encode for DescribedGroupMember {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 5;
         wire::put_string(buf, Some(&self.member_id), flexible)?;
         if version >= 4 {

@@ -119,7 +119,7 @@ impl Decode for FetchRequest {
 }
 
 impl Encode for FetchRequest {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 12;
         wire::put_i32(buf, self.replica_id);
         wire::put_i32(buf, self.max_wait_ms);
@@ -196,7 +196,7 @@ impl Decode for FetchTopic {
 }
 
 impl Encode for FetchTopic {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 12;
         wire::put_string(buf, Some(&self.topic), flexible)?;
         wire::put_array(
@@ -284,7 +284,7 @@ impl Decode for FetchPartition {
 }
 
 impl Encode for FetchPartition {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 12;
         wire::put_i32(buf, self.partition);
         if version >= 9 {
@@ -331,7 +331,7 @@ impl Decode for ForgottenTopic {
 }
 
 impl Encode for ForgottenTopic {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 12;
         wire::put_string(buf, Some(&self.topic), flexible)?;
         wire::put_array(

@@ -45,7 +45,7 @@ impl Decode for FetchResponse {
 }
 
 impl Encode for FetchResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 12;
         wire::put_i32(buf, self.throttle_time_ms);
         if version >= 7 {
@@ -95,7 +95,7 @@ impl Decode for FetchableTopicResponse {
 }
 
 impl Encode for FetchableTopicResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 12;
         wire::put_string(buf, Some(&self.topic), flexible)?;
         wire::put_array(
@@ -221,7 +221,7 @@ impl Decode for PartitionData {
 }
 
 impl Encode for PartitionData {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 12;
         wire::put_i32(buf, self.partition_index);
         wire::put_i16(buf, self.error_code);
@@ -309,7 +309,7 @@ impl Decode for EpochEndOffset {
 }
 
 impl Encode for EpochEndOffset {
-    fn encode(&self, buf: &mut BytesMut, _version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, _version: i16) -> Result<(), KafkaCodecError> {
         wire::put_i32(buf, self.epoch);
         wire::put_i64(buf, self.end_offset);
         wire::put_uvarint(buf, 0);
@@ -352,7 +352,7 @@ impl Decode for FetchResponseLeaderIdAndEpoch {
 }
 
 impl Encode for FetchResponseLeaderIdAndEpoch {
-    fn encode(&self, buf: &mut BytesMut, _version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, _version: i16) -> Result<(), KafkaCodecError> {
         wire::put_i32(buf, self.leader_id);
         wire::put_i32(buf, self.leader_epoch);
         wire::put_uvarint(buf, 0);
@@ -393,7 +393,7 @@ impl Decode for SnapshotId {
 }
 
 impl Encode for SnapshotId {
-    fn encode(&self, buf: &mut BytesMut, _version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, _version: i16) -> Result<(), KafkaCodecError> {
         wire::put_i64(buf, self.end_offset);
         wire::put_i32(buf, self.epoch);
         wire::put_uvarint(buf, 0);
@@ -430,7 +430,7 @@ impl Decode for AbortedTransaction {
 }
 
 impl Encode for AbortedTransaction {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 12;
         wire::put_i64(buf, self.producer_id);
         wire::put_i64(buf, self.first_offset);

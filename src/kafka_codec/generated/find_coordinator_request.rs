@@ -31,7 +31,7 @@ impl Decode for FindCoordinatorRequest {
 }
 
 impl Encode for FindCoordinatorRequest {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 3;
         wire::put_string(buf, Some(&self.key), flexible)?;
         if version >= 1 {

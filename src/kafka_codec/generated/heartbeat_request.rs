@@ -46,7 +46,7 @@ impl Decode for HeartbeatRequest {
 }
 
 impl Encode for HeartbeatRequest {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 4;
         wire::put_string(buf, Some(&self.group_id), flexible)?;
         wire::put_i32(buf, self.generation_id);

@@ -36,7 +36,7 @@ impl Decode for IncrementalAlterConfigsRequest {
 }
 
 impl Encode for IncrementalAlterConfigsRequest {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 1;
         wire::put_array(
             buf,
@@ -87,7 +87,7 @@ impl Decode for AlterConfigsResource {
 }
 
 impl Encode for AlterConfigsResource {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 1;
         wire::put_i8(buf, self.resource_type);
         wire::put_string(buf, Some(&self.resource_name), flexible)?;
@@ -144,7 +144,7 @@ impl Decode for AlterableConfig {
 }
 
 impl Encode for AlterableConfig {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 1;
         wire::put_string(buf, Some(&self.name), flexible)?;
         wire::put_i8(buf, self.config_operation);

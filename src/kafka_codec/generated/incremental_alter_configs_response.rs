@@ -37,7 +37,7 @@ impl Decode for IncrementalAlterConfigsResponse {
 }
 
 impl Encode for IncrementalAlterConfigsResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 1;
         wire::put_i32(buf, self.throttle_time_ms);
         wire::put_array(
@@ -101,7 +101,7 @@ impl Decode for AlterConfigsResourceResponse {
 }
 
 impl Encode for AlterConfigsResourceResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 1;
         wire::put_i16(buf, self.error_code);
         wire::put_string(buf, self.error_message.as_deref(), flexible)?;

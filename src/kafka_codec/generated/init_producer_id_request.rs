@@ -64,7 +64,7 @@ impl Decode for InitProducerIdRequest {
 }
 
 impl Encode for InitProducerIdRequest {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 2;
         wire::put_string(buf, self.transactional_id.as_deref(), flexible)?;
         wire::put_i32(buf, self.transaction_timeout_ms);

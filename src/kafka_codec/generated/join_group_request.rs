@@ -90,7 +90,7 @@ impl Decode for JoinGroupRequest {
 }
 
 impl Encode for JoinGroupRequest {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 6;
         wire::put_string(buf, Some(&self.group_id), flexible)?;
         wire::put_i32(buf, self.session_timeout_ms);
@@ -154,7 +154,7 @@ impl Decode for JoinGroupRequestProtocol {
 }
 
 impl Encode for JoinGroupRequestProtocol {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 6;
         wire::put_string(buf, Some(&self.name), flexible)?;
         wire::put_bytes(buf, Some(&self.metadata), flexible)?;

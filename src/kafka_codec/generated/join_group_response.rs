@@ -89,7 +89,7 @@ impl Decode for JoinGroupResponse {
 }
 
 impl Encode for JoinGroupResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 6;
         if version >= 2 {
             wire::put_i32(buf, self.throttle_time_ms);
@@ -162,7 +162,7 @@ impl Decode for JoinGroupResponseMember {
 }
 
 impl Encode for JoinGroupResponseMember {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 6;
         wire::put_string(buf, Some(&self.member_id), flexible)?;
         if version >= 5 {

@@ -48,7 +48,7 @@ impl Decode for LeaveGroupRequest {
 }
 
 impl Encode for LeaveGroupRequest {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 4;
         wire::put_string(buf, Some(&self.group_id), flexible)?;
         if version <= 2 {
@@ -103,7 +103,7 @@ impl Decode for MemberIdentity {
 }
 
 impl Encode for MemberIdentity {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 4;
         wire::put_string(buf, Some(&self.member_id), flexible)?;
         wire::put_string(buf, self.group_instance_id.as_deref(), flexible)?;

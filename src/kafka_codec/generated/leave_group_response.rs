@@ -45,7 +45,7 @@ impl Decode for LeaveGroupResponse {
 }
 
 impl Encode for LeaveGroupResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 4;
         if version >= 1 {
             wire::put_i32(buf, self.throttle_time_ms);
@@ -106,7 +106,7 @@ impl Decode for MemberResponse {
 }
 
 impl Encode for MemberResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 4;
         wire::put_string(buf, Some(&self.member_id), flexible)?;
         wire::put_string(buf, self.group_instance_id.as_deref(), flexible)?;

@@ -35,7 +35,7 @@ impl Decode for ListGroupsRequest {
 }
 
 impl Encode for ListGroupsRequest {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 3;
         if version >= 4 {
             wire::put_array(

@@ -41,7 +41,7 @@ impl Decode for ListGroupsResponse {
 }
 
 impl Encode for ListGroupsResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 3;
         if version >= 1 {
             wire::put_i32(buf, self.throttle_time_ms);
@@ -94,7 +94,7 @@ impl Decode for ListedGroup {
 }
 
 impl Encode for ListedGroup {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 3;
         wire::put_string(buf, Some(&self.group_id), flexible)?;
         wire::put_string(buf, Some(&self.protocol_type), flexible)?;

@@ -46,7 +46,7 @@ impl Decode for ListOffsetsRequest {
 }
 
 impl Encode for ListOffsetsRequest {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 6;
         wire::put_i32(buf, self.replica_id);
         if version >= 2 {
@@ -90,7 +90,7 @@ impl Decode for ListOffsetsTopic {
 }
 
 impl Encode for ListOffsetsTopic {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 6;
         wire::put_string(buf, Some(&self.name), flexible)?;
         wire::put_array(
@@ -153,7 +153,7 @@ impl Decode for ListOffsetsPartition {
 }
 
 impl Encode for ListOffsetsPartition {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 6;
         wire::put_i32(buf, self.partition_index);
         if version >= 4 {

@@ -37,7 +37,7 @@ impl Decode for ListOffsetsResponse {
 }
 
 impl Encode for ListOffsetsResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 6;
         if version >= 2 {
             wire::put_i32(buf, self.throttle_time_ms);
@@ -80,7 +80,7 @@ impl Decode for ListOffsetsTopicResponse {
 }
 
 impl Encode for ListOffsetsTopicResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 6;
         wire::put_string(buf, Some(&self.name), flexible)?;
         wire::put_array(
@@ -153,7 +153,7 @@ impl Decode for ListOffsetsPartitionResponse {
 }
 
 impl Encode for ListOffsetsPartitionResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 6;
         wire::put_i32(buf, self.partition_index);
         wire::put_i16(buf, self.error_code);

@@ -71,7 +71,7 @@ impl Decode for MetadataRequest {
 }
 
 impl Encode for MetadataRequest {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 9;
         wire::check_null(self.topics.as_ref(), version >= 1, "MetadataRequest.topics")?;
         wire::put_array(buf, self.topics.as_deref(), flexible, |buf, item| {
@@ -132,7 +132,7 @@ impl Decode for MetadataRequestTopic {
 }
 
 impl Encode for MetadataRequestTopic {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 9;
         if version >= 10 {
             wire::put_uuid(buf, self.topic_id);

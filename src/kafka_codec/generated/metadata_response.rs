@@ -80,7 +80,7 @@ impl Decode for MetadataResponse {
 }
 
 impl Encode for MetadataResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 9;
         if version >= 3 {
             wire::put_i32(buf, self.throttle_time_ms);
@@ -153,7 +153,7 @@ impl Decode for MetadataResponseBroker {
 }
 
 impl Encode for MetadataResponseBroker {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 9;
         wire::put_i32(buf, self.node_id);
         wire::put_string(buf, Some(&self.host), flexible)?;
@@ -247,7 +247,7 @@ impl Decode for MetadataResponseTopic {
 }
 
 impl Encode for MetadataResponseTopic {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 9;
         wire::put_i16(buf, self.error_code);
         wire::check_null(
@@ -349,7 +349,7 @@ impl Decode for MetadataResponsePartition {
 }
 
 impl Encode for MetadataResponsePartition {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 9;
         wire::put_i16(buf, self.error_code);
         wire::put_i32(buf, self.partition_index);

@@ -9,8 +9,8 @@
 /// What every generated module uses.
 mod prelude {
     pub(super) use crate::kafka_codec::wire::{self, Uuid};
-    pub(super) use crate::kafka_codec::{Decode, Encode, KafkaCodecError};
-    pub(super) use bytes::{Bytes, BytesMut};
+    pub(super) use crate::kafka_codec::{Decode, Encode, KafkaCodecError, KafkaWrite};
+    pub(super) use bytes::Bytes;
 }
 
 mod api_versions_request;
@@ -99,8 +99,8 @@ pub use produce_response::*;
 pub use sync_group_request::*;
 pub use sync_group_response::*;
 
-use crate::kafka_codec::{Decode, Encode, KafkaCodecError};
-use bytes::{Bytes, BytesMut};
+use crate::kafka_codec::{Decode, Encode, KafkaCodecError, KafkaWrite};
+use bytes::Bytes;
 
 /// The Kafka APIs logbus serves, by their wire key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -428,7 +428,7 @@ impl KafkaRequest {
     ///
     /// # Errors
     /// When a value cannot be expressed at `version`.
-    pub fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    pub fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         match self {
             KafkaRequest::Produce(body) => body.encode(buf, version),
             KafkaRequest::Fetch(body) => body.encode(buf, version),
@@ -595,7 +595,7 @@ impl KafkaResponse {
     ///
     /// # Errors
     /// When a value cannot be expressed at `version`.
-    pub fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    pub fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         match self {
             KafkaResponse::Produce(body) => body.encode(buf, version),
             KafkaResponse::Fetch(body) => body.encode(buf, version),

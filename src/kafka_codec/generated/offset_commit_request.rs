@@ -74,7 +74,7 @@ impl Decode for OffsetCommitRequest {
 }
 
 impl Encode for OffsetCommitRequest {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 8;
         wire::put_string(buf, Some(&self.group_id), flexible)?;
         wire::put_i32(buf, self.generation_id_or_member_epoch);
@@ -128,7 +128,7 @@ impl Decode for OffsetCommitRequestTopic {
 }
 
 impl Encode for OffsetCommitRequestTopic {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 8;
         wire::put_string(buf, Some(&self.name), flexible)?;
         wire::put_array(
@@ -196,7 +196,7 @@ impl Decode for OffsetCommitRequestPartition {
 }
 
 impl Encode for OffsetCommitRequestPartition {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 8;
         wire::put_i32(buf, self.partition_index);
         wire::put_i64(buf, self.committed_offset);

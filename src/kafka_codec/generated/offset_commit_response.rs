@@ -37,7 +37,7 @@ impl Decode for OffsetCommitResponse {
 }
 
 impl Encode for OffsetCommitResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 8;
         if version >= 3 {
             wire::put_i32(buf, self.throttle_time_ms);
@@ -80,7 +80,7 @@ impl Decode for OffsetCommitResponseTopic {
 }
 
 impl Encode for OffsetCommitResponseTopic {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 8;
         wire::put_string(buf, Some(&self.name), flexible)?;
         wire::put_array(
@@ -125,7 +125,7 @@ impl Decode for OffsetCommitResponsePartition {
 }
 
 impl Encode for OffsetCommitResponsePartition {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 8;
         wire::put_i32(buf, self.partition_index);
         wire::put_i16(buf, self.error_code);

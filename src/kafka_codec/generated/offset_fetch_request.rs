@@ -59,7 +59,7 @@ impl Decode for OffsetFetchRequest {
 }
 
 impl Encode for OffsetFetchRequest {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 6;
         wire::put_string(buf, Some(&self.group_id), flexible)?;
         wire::check_null(
@@ -109,7 +109,7 @@ impl Decode for OffsetFetchRequestTopic {
 }
 
 impl Encode for OffsetFetchRequestTopic {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 6;
         wire::put_string(buf, Some(&self.name), flexible)?;
         wire::put_array(

@@ -41,7 +41,7 @@ impl Decode for OffsetFetchResponse {
 }
 
 impl Encode for OffsetFetchResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 6;
         if version >= 3 {
             wire::put_i32(buf, self.throttle_time_ms);
@@ -87,7 +87,7 @@ impl Decode for OffsetFetchResponseTopic {
 }
 
 impl Encode for OffsetFetchResponseTopic {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 6;
         wire::put_string(buf, Some(&self.name), flexible)?;
         wire::put_array(
@@ -160,7 +160,7 @@ impl Decode for OffsetFetchResponsePartition {
 }
 
 impl Encode for OffsetFetchResponsePartition {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 6;
         wire::put_i32(buf, self.partition_index);
         wire::put_i64(buf, self.committed_offset);

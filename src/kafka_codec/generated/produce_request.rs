@@ -46,7 +46,7 @@ impl Decode for ProduceRequest {
 }
 
 impl Encode for ProduceRequest {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 9;
         wire::put_string(buf, self.transactional_id.as_deref(), flexible)?;
         wire::put_i16(buf, self.acks);
@@ -95,7 +95,7 @@ impl Decode for TopicProduceData {
 }
 
 impl Encode for TopicProduceData {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 9;
         wire::put_string(buf, Some(&self.name), flexible)?;
         wire::put_array(
@@ -137,7 +137,7 @@ impl Decode for PartitionProduceData {
 }
 
 impl Encode for PartitionProduceData {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 9;
         wire::put_i32(buf, self.index);
         wire::put_bytes(buf, self.records.as_ref(), flexible)?;

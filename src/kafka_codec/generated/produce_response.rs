@@ -50,7 +50,7 @@ impl Decode for ProduceResponse {
 }
 
 impl Encode for ProduceResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 9;
         wire::put_array(
             buf,
@@ -112,7 +112,7 @@ impl Decode for TopicProduceResponse {
 }
 
 impl Encode for TopicProduceResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 9;
         wire::put_string(buf, Some(&self.name), flexible)?;
         wire::put_array(
@@ -219,7 +219,7 @@ impl Decode for PartitionProduceResponse {
 }
 
 impl Encode for PartitionProduceResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 9;
         wire::put_i32(buf, self.index);
         wire::put_i16(buf, self.error_code);
@@ -290,7 +290,7 @@ impl Decode for BatchIndexAndErrorMessage {
 }
 
 impl Encode for BatchIndexAndErrorMessage {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 9;
         wire::put_i32(buf, self.batch_index);
         wire::put_string(buf, self.batch_index_error_message.as_deref(), flexible)?;
@@ -336,7 +336,7 @@ impl Decode for ProduceResponseLeaderIdAndEpoch {
 }
 
 impl Encode for ProduceResponseLeaderIdAndEpoch {
-    fn encode(&self, buf: &mut BytesMut, _version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, _version: i16) -> Result<(), KafkaCodecError> {
         wire::put_i32(buf, self.leader_id);
         wire::put_i32(buf, self.leader_epoch);
         wire::put_uvarint(buf, 0);
@@ -380,7 +380,7 @@ impl Decode for NodeEndpoint {
 }
 
 impl Encode for NodeEndpoint {
-    fn encode(&self, buf: &mut BytesMut, _version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, _version: i16) -> Result<(), KafkaCodecError> {
         let flexible = true;
         wire::put_i32(buf, self.node_id);
         wire::put_string(buf, Some(&self.host), flexible)?;

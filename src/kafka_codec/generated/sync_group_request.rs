@@ -68,7 +68,7 @@ impl Decode for SyncGroupRequest {
 }
 
 impl Encode for SyncGroupRequest {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 4;
         wire::put_string(buf, Some(&self.group_id), flexible)?;
         wire::put_i32(buf, self.generation_id);
@@ -139,7 +139,7 @@ impl Decode for SyncGroupRequestAssignment {
 }
 
 impl Encode for SyncGroupRequestAssignment {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 4;
         wire::put_string(buf, Some(&self.member_id), flexible)?;
         wire::put_bytes(buf, Some(&self.assignment), flexible)?;

@@ -55,7 +55,7 @@ impl Decode for SyncGroupResponse {
 }
 
 impl Encode for SyncGroupResponse {
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), KafkaCodecError> {
+    fn encode<W: KafkaWrite>(&self, buf: &mut W, version: i16) -> Result<(), KafkaCodecError> {
         let flexible = version >= 4;
         if version >= 1 {
             wire::put_i32(buf, self.throttle_time_ms);
