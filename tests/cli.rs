@@ -85,7 +85,10 @@ fn serve_produce_consume_and_describe_through_the_cli() {
         ] {
             assert!(r.get(field).is_some(), "{field} missing in {r}");
         }
-        assert_eq!(r["headers"]["trace"], "t1");
+        assert_eq!(
+            r["headers"],
+            serde_json::json!([{"key": "trace", "value": "t1"}])
+        );
     }
     // Per key, in the order produced.
     let values_of_k1: Vec<&str> = records

@@ -13,6 +13,9 @@ use crate::protocol::{
     ListedTopic, PartitionDescription, TopicConfig, TopicResult,
 };
 
+/// The smallest `segment.bytes` a topic created over the wire may have.
+const MIN_SEGMENT_BYTES: i64 = 1 << 20;
+
 fn result(name: String, r: Result<(), BrokerError>, first: &mut FirstError) -> TopicResult {
     TopicResult {
         name,
@@ -80,7 +83,12 @@ fn topic_config(
         l.retention_bytes = limit("retention.bytes", v)?.map(|b| b.unsigned_abs());
     }
     if let Some(v) = c.segment_bytes {
-        l.segment_bytes = positive("segment.bytes", v)?.unsigned_abs();
+        // Kafka's range for segment.bytes (an int of at least 1 MiB since
+        // Kafka 4.0): smaller segments only multiply files and fsyncs.
+        if !(MIN_SEGMENT_BYTES..=i64::from(i32::MAX)).contains(&v) {
+            return Err(invalid("segment.bytes", v));
+        }
+        l.segment_bytes = v.unsigned_abs();
     }
     if let Some(v) = c.segment_ms {
         l.segment_ms = positive("segment.ms", v)?;
@@ -266,6 +274,31 @@ mod tests {
             topic_config(0, &TopicConfig::default(), 10),
             Err(BrokerError::InvalidPartitions { .. })
         ));
+    }
+
+    #[test]
+    fn segment_bytes_outside_kafkas_range_is_invalid() {
+        for v in [1, (1 << 20) - 1, i64::from(i32::MAX) + 1] {
+            let c = TopicConfig {
+                segment_bytes: Some(v),
+                ..TopicConfig::default()
+            };
+            assert!(
+                matches!(
+                    topic_config(1, &c, 10),
+                    Err(BrokerError::InvalidConfig {
+                        setting: "segment.bytes",
+                        ..
+                    })
+                ),
+                "{v}"
+            );
+        }
+        let c = TopicConfig {
+            segment_bytes: Some(1 << 20),
+            ..TopicConfig::default()
+        };
+        assert!(topic_config(1, &c, 10).is_ok());
     }
 
     #[test]

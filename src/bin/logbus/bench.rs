@@ -20,7 +20,8 @@
 //!   latency is the round trip. `e2e` crosses the loopback twice (produce,
 //!   then fetch) and wakes about as many tasks, so its floor is near this.
 //!
-//! `--embedded` runs a broker (temp directory) and server in this process
+//! Against a running broker, the topics a run creates are deleted at its
+//! end. `--embedded` runs a broker (temp directory) and server in this process
 //! on `127.0.0.1:0`; otherwise `--server` names a running broker.
 
 use super::{DEFAULT_SERVER, parse_durability};
@@ -117,17 +118,41 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         args.server.clone()
     };
     let outcome = match args.mode.as_str() {
-        "produce" => produce(&args, &server).await?,
-        "consume" => consume(&args, &server).await?,
-        "e2e" => e2e(&args, &server).await?,
-        "rtt" => rtt(&args).await?,
-        _ => loopback(&args).await?,
+        "produce" => produce(&args, &server).await,
+        "consume" => consume(&args, &server).await,
+        "e2e" => e2e(&args, &server).await,
+        "rtt" => rtt(&args).await,
+        _ => loopback(&args).await,
     };
     if let Some((_dir, broker, handle)) = embedded {
         handle.shutdown().await?;
         tokio::task::spawn_blocking(move || broker.close()).await??;
+    } else if !matches!(args.mode.as_str(), "loopback" | "rtt") {
+        // A benchmark against a running broker leaves nothing behind, also
+        // when it failed.
+        delete_topics(&server).await?;
     }
-    report(&args, outcome)
+    report(&args, outcome?)
+}
+
+/// The prefix of the topics this process creates.
+fn topic_prefix() -> String {
+    format!("bench-{}-", std::process::id())
+}
+
+/// Deletes the topics this run created.
+async fn delete_topics(server: &str) -> anyhow::Result<()> {
+    let client = super::connect(server).await?;
+    let prefix = topic_prefix();
+    for t in client.list_topics(false).await? {
+        if t.name.starts_with(&prefix) {
+            client
+                .delete_topic(&t.name)
+                .await
+                .with_context(|| format!("cannot delete the benchmark's topic {}", t.name))?;
+        }
+    }
+    Ok(())
 }
 
 fn progress(total: u64) -> ProgressBar {
@@ -162,7 +187,7 @@ async fn topic(client: &Client, partitions: usize) -> anyhow::Result<String> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_nanos();
-    let name = format!("bench-{}-{nanos}", std::process::id());
+    let name = format!("{}{nanos}", topic_prefix());
     client
         .create_topic(&name, partitions as i32, TopicConfig::default())
         .await?;

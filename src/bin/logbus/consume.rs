@@ -6,11 +6,14 @@
 //! at once instead of after the session timeout.
 //!
 //! JSON: one object per record with `topic`, `partition`, `offset`,
-//! `timestamp`, `key`, `value` (strings, `null` when absent) and `headers`
-//! (an object of strings). Bytes that are not UTF-8 are printed with U+FFFD
-//! in place of each invalid sequence, and the exact bytes are added in hex as
-//! `key_hex`/`value_hex` (headers: `headers_hex`), so nothing is lost.
+//! `timestamp`, `key`, `value` (strings, `null` when absent; the value in
+//! `--value-format`) and `headers`, a list of `{"key", "value"}` objects in
+//! record order (Kafka's headers are a list: a key may repeat). Text that is
+//! not UTF-8 is printed with U+FFFD in place of each invalid sequence, and
+//! the exact bytes are added in hex as `key_hex`/`value_hex` (in a header:
+//! `value_hex`), so nothing is lost.
 
+use super::values::{ValueFormat, hex};
 use super::{DEFAULT_SERVER, Interrupted, Position, Signals, connect};
 use logbus::client::{
     Client, ConsumedRecord, Consumer, ConsumerConfig, OffsetQuery, StartFrom, decode_batches,
@@ -26,8 +29,11 @@ pub struct Args {
     /// Topic to read.
     topic: String,
     /// Consume as a member of this group, from its committed offsets, committing what is printed.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "partition")]
     group: Option<String>,
+    /// Read only this partition (without --group).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(0..))]
+    partition: Option<i32>,
     /// Where to start: earliest, latest, OFFSET, @TIMESTAMP_MS or an
     /// ISO-8601 time such as 2026-12-02T10:00:00Z (with --group: only where
     /// nothing is committed).
@@ -42,6 +48,17 @@ pub struct Args {
     /// Output format.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     format: String,
+    /// How values are written: text (bytes that are not UTF-8 show as
+    /// U+FFFD), base64 or hex. Applies to the text and the JSON output.
+    #[arg(long, value_enum, default_value_t = ValueFormat::Text)]
+    value_format: ValueFormat,
+    /// Print a null value (a tombstone) as TEXT in the text output (JSON
+    /// shows `null`).
+    #[arg(long, value_name = "TEXT")]
+    null_marker: Option<String>,
+    /// Start each text line with the record's timestamp (ms) and a TAB.
+    #[arg(long)]
+    print_timestamp: bool,
     /// Broker address.
     #[arg(long, env = "LOGBUS_SERVER", default_value = DEFAULT_SERVER)]
     server: String,
@@ -101,8 +118,21 @@ impl Idle {
 
 async fn consume_plain(args: &Args, client: Client, signals: &mut Signals) -> anyhow::Result<()> {
     let topic = client.describe_topic(&args.topic).await?;
+    if let Some(wanted) = args.partition
+        && !topic.partitions.iter().any(|p| p.partition == wanted)
+    {
+        anyhow::bail!(
+            "topic {} has no partition {wanted} (it has {})",
+            args.topic,
+            super::count(topic.partitions.len() as i64, "partition")
+        );
+    }
     let mut positions = Vec::new();
-    for p in &topic.partitions {
+    for p in topic
+        .partitions
+        .iter()
+        .filter(|p| args.partition.is_none_or(|w| w == p.partition))
+    {
         let start = match args.from {
             Position::Offset(o) => {
                 let start = o.clamp(p.log_start_offset, p.high_watermark);
@@ -169,7 +199,7 @@ async fn consume_plain(args: &Args, client: Client, signals: &mut Signals) -> an
                     any = true;
                     print(
                         &mut stdout,
-                        &args.format,
+                        args,
                         &Out {
                             topic: &args.topic,
                             partition: p.partition,
@@ -248,7 +278,7 @@ async fn consume_group(
                 (m - printed).min(records.len() as u64) as usize
             });
             for r in &records[..take] {
-                print(&mut stdout, &args.format, &out(r))?;
+                print(&mut stdout, args, &out(r))?;
             }
             stdout.flush()?;
             printed += take as u64;
@@ -286,59 +316,58 @@ fn out(r: &ConsumedRecord) -> Out<'_> {
     }
 }
 
-fn print(out: &mut impl Write, format: &str, r: &Out<'_>) -> std::io::Result<()> {
-    if format == "json" {
-        return writeln!(out, "{}", json(r));
+fn print(out: &mut impl Write, args: &Args, r: &Out<'_>) -> std::io::Result<()> {
+    if args.format == "json" {
+        return writeln!(out, "{}", json(r, args.value_format));
     }
-    let value = String::from_utf8_lossy(r.value.unwrap_or_default());
-    match r.key {
-        Some(key) => writeln!(out, "{}\t{value}", String::from_utf8_lossy(key)),
-        None => writeln!(out, "{value}"),
+    if args.print_timestamp {
+        write!(out, "{}\t", r.timestamp)?;
+    }
+    if let Some(key) = r.key {
+        write!(out, "{}\t", String::from_utf8_lossy(key))?;
+    }
+    match (r.value, &args.null_marker) {
+        (Some(v), _) => writeln!(out, "{}", args.value_format.encode(v)),
+        (None, Some(marker)) => writeln!(out, "{marker}"),
+        (None, None) => writeln!(out),
     }
 }
 
-/// The JSON line of one record (see the module docs for non-UTF-8 bytes).
-fn json(r: &Out<'_>) -> Value {
+/// The JSON line of one record (see the module docs).
+fn json(r: &Out<'_>, format: ValueFormat) -> Value {
     let mut o = Map::new();
     o.insert("topic".into(), r.topic.into());
     o.insert("partition".into(), r.partition.into());
     o.insert("offset".into(), r.offset.into());
     o.insert("timestamp".into(), r.timestamp.into());
-    bytes_field(&mut o, "key", r.key);
-    bytes_field(&mut o, "value", r.value);
-    let mut headers = Map::new();
-    let mut headers_hex = Map::new();
-    for h in r.headers {
-        let value = h.value.as_deref();
-        headers.insert(
-            h.key.clone(),
-            value.map_or(Value::Null, |v| String::from_utf8_lossy(v).into()),
-        );
-        if let Some(v) = value.filter(|v| std::str::from_utf8(v).is_err()) {
-            headers_hex.insert(h.key.clone(), hex(v).into());
-        }
-    }
+    bytes_field(&mut o, "key", r.key, ValueFormat::Text);
+    bytes_field(&mut o, "value", r.value, format);
+    let headers: Vec<Value> = r
+        .headers
+        .iter()
+        .map(|h| {
+            let mut entry = Map::new();
+            entry.insert("key".into(), h.key.clone().into());
+            bytes_field(&mut entry, "value", h.value.as_deref(), ValueFormat::Text);
+            entry.into()
+        })
+        .collect();
     o.insert("headers".into(), headers.into());
-    if !headers_hex.is_empty() {
-        o.insert("headers_hex".into(), headers_hex.into());
-    }
     o.into()
 }
 
-fn bytes_field(o: &mut Map<String, Value>, name: &str, bytes: Option<&[u8]>) {
+/// `name` as a string in `format` (`null` when absent); text that is not
+/// UTF-8 also gets the exact bytes as `NAME_hex`.
+fn bytes_field(o: &mut Map<String, Value>, name: &str, bytes: Option<&[u8]>, format: ValueFormat) {
     match bytes {
         None => {
             o.insert(name.into(), Value::Null);
         }
         Some(b) => {
-            o.insert(name.into(), String::from_utf8_lossy(b).into());
-            if std::str::from_utf8(b).is_err() {
+            o.insert(name.into(), format.encode(b).into());
+            if format == ValueFormat::Text && std::str::from_utf8(b).is_err() {
                 o.insert(format!("{name}_hex"), hex(b).into());
             }
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,4 +1,4 @@
-//! `logbus groups list|describe|reset`.
+//! `logbus groups list|describe|reset|delete`.
 
 use super::topics::Server;
 use super::{Position, connect, count};
@@ -30,6 +30,13 @@ pub enum Command {
         /// earliest, latest, OFFSET, @TIMESTAMP_MS or an ISO-8601 time.
         #[arg(long)]
         to: Position,
+        #[command(flatten)]
+        server: Server,
+    },
+    /// Delete an empty group and its committed offsets.
+    Delete {
+        /// Group id.
+        group: String,
         #[command(flatten)]
         server: Server,
     },
@@ -96,6 +103,11 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                     )?;
                 }
             }
+        }
+        Command::Delete { group, server } => {
+            let client = connect(&server.addr).await?;
+            client.delete_group(&group).await?;
+            writeln!(out, "deleted group {group}")?;
         }
         Command::Reset {
             group,

@@ -14,6 +14,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
+mod config;
 mod consume;
 mod dump;
 mod groups;
@@ -21,6 +22,7 @@ mod produce;
 mod serve;
 mod time;
 mod topics;
+mod values;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -48,14 +50,14 @@ struct Cli {
 enum Command {
     /// Run the broker: native protocol and admin HTTP, until SIGINT/SIGTERM.
     Serve(serve::Args),
-    /// Create, list, describe and delete topics.
+    /// Create, list, describe, alter and delete topics.
     #[command(subcommand)]
     Topics(topics::Command),
     /// Produce one record per stdin line.
     Produce(produce::Args),
     /// Print records of a topic, optionally as a consumer group member.
     Consume(consume::Args),
-    /// List, describe and reset consumer groups.
+    /// List, describe, reset and delete consumer groups.
     #[command(subcommand)]
     Groups(groups::Command),
     /// Measure produce, consume or end-to-end throughput and latency.

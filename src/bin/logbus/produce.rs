@@ -5,7 +5,8 @@
 //! SIGINT or SIGTERM stop the reading; the records already handed over are
 //! waited for and counted.
 
-use super::{DEFAULT_SERVER, Interrupted, Signals, connect, parse_durability};
+use super::values::ValueFormat;
+use super::{DEFAULT_SERVER, Interrupted, Signals, connect, parse_durability, time};
 use anyhow::Context;
 use logbus::client::{ClientError, Delivery, Durability, Producer, ProducerConfig, ProducerRecord};
 use std::io::BufRead;
@@ -19,9 +20,23 @@ pub struct Args {
     /// Topic to produce to (auto-created by `logbus serve` unless disabled).
     topic: String,
     /// Split each line at the first SEP into key and value.
-    #[arg(long)]
+    #[arg(long, value_name = "SEP")]
     key_separator: Option<String>,
-    /// A header added to every record, as KEY=VALUE (repeatable).
+    /// Each line starts with the record's timestamp (milliseconds since the
+    /// epoch, or ISO-8601 such as 2026-12-02T10:00:00Z) and SEP; without it
+    /// records take the time they are sent.
+    #[arg(long, value_name = "SEP")]
+    timestamp_separator: Option<String>,
+    /// How a line's value is written: text, base64 or hex (for bytes that
+    /// are not text).
+    #[arg(long, value_enum, default_value_t = ValueFormat::Text)]
+    value_format: ValueFormat,
+    /// A value equal to TEXT is sent as null: a tombstone, which compaction
+    /// keeps only for delete.retention.ms.
+    #[arg(long, value_name = "TEXT")]
+    null_marker: Option<String>,
+    /// A header added to every record, as KEY=VALUE (repeatable; a key given
+    /// twice gives two headers, in order, as Kafka's headers are a list).
     #[arg(long = "header", value_parser = parse_header)]
     headers: Vec<(String, String)>,
     /// Send every record to this partition instead of partitioning by key.
@@ -36,6 +51,14 @@ pub struct Args {
     /// Broker address.
     #[arg(long, env = "LOGBUS_SERVER", default_value = DEFAULT_SERVER)]
     server: String,
+}
+
+/// Milliseconds since the epoch, or an ISO-8601 time.
+fn parse_timestamp(s: &str) -> Result<i64, String> {
+    if s.contains('-') && !s.starts_with('-') {
+        return time::parse_iso8601(s);
+    }
+    s.parse().map_err(|e| format!("{e}"))
 }
 
 fn parse_header(s: &str) -> Result<(String, String), String> {
@@ -169,20 +192,44 @@ fn stdin_lines() -> mpsc::Receiver<std::io::Result<Vec<u8>>> {
     rx
 }
 
-/// The record of stdin's line `number`.
+/// The record of stdin's line `number`: `[TIMESTAMP SEP][KEY SEP]VALUE`.
 fn record(args: &Args, line: Vec<u8>, number: u64) -> anyhow::Result<ProducerRecord> {
-    let line = String::from_utf8(line)
-        .with_context(|| format!("line {number} of stdin is not UTF-8 text"))?;
+    let line = String::from_utf8(line).with_context(|| {
+        format!("line {number} of stdin is not UTF-8 text (--value-format base64 or hex carry any bytes)")
+    })?;
+    let mut rest = line.as_str();
+    let mut timestamp = None;
+    if let Some(sep) = &args.timestamp_separator {
+        let (ts, after) = rest
+            .split_once(sep.as_str())
+            .with_context(|| format!("line {number} has no timestamp separator {sep:?}"))?;
+        timestamp = Some(
+            parse_timestamp(ts.trim())
+                .map_err(|e| anyhow::anyhow!("line {number}: bad timestamp {ts:?}: {e}"))?,
+        );
+        rest = after;
+    }
     let (key, value) = match &args.key_separator {
-        Some(sep) => match line.split_once(sep.as_str()) {
-            Some((k, v)) => (Some(k.to_owned()), v.to_owned()),
-            None => (None, line),
+        Some(sep) => match rest.split_once(sep.as_str()) {
+            Some((k, v)) => (Some(k), v),
+            None => (None, rest),
         },
-        None => (None, line),
+        None => (None, rest),
     };
-    let mut record = ProducerRecord::new(args.topic.clone(), value);
+    let mut record = ProducerRecord {
+        topic: args.topic.clone(),
+        timestamp,
+        ..ProducerRecord::default()
+    };
+    if args.null_marker.as_deref() != Some(value) {
+        let bytes = args
+            .value_format
+            .decode(value)
+            .map_err(|e| anyhow::anyhow!("line {number}: {e}"))?;
+        record.value = Some(bytes.into());
+    }
     if let Some(key) = key {
-        record = record.key(key);
+        record = record.key(key.to_owned());
     }
     if let Some(p) = args.partition {
         record = record.partition(p);

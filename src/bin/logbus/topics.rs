@@ -1,8 +1,7 @@
-//! `logbus topics create|list|describe|delete`.
+//! `logbus topics create|list|describe|alter|delete`.
 
-use super::{DEFAULT_SERVER, connect, count};
+use super::{DEFAULT_SERVER, config, connect, count};
 use logbus::client::TopicConfig;
-use logbus::protocol::CleanupPolicy;
 use std::io::Write;
 
 #[derive(clap::Subcommand)]
@@ -14,18 +13,36 @@ pub enum Command {
         /// Number of partitions.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
         partitions: i32,
-        /// Keep only the latest record per key (cleanup.policy=compact).
+        /// A topic setting by Kafka's name, e.g. `--config retention.ms=86400000`
+        /// (repeatable): cleanup.policy, retention.ms, retention.bytes,
+        /// segment.bytes, segment.ms, max.message.bytes,
+        /// min.compaction.lag.ms, delete.retention.ms.
+        #[arg(long = "config", value_name = "KEY=VALUE", value_parser = config::parse_pair)]
+        configs: Vec<(String, String)>,
+        /// Shorthand for --config cleanup.policy=compact.
         #[arg(long)]
         compact: bool,
-        /// Delete segments older than this (retention.ms; -1 keeps forever).
+        /// Shorthand for --config retention.ms=MS.
         #[arg(long, allow_negative_numbers = true)]
-        retention_ms: Option<i64>,
-        /// Delete the oldest segments beyond this size per partition (retention.bytes).
+        retention_ms: Option<String>,
+        /// Shorthand for --config retention.bytes=BYTES.
         #[arg(long, allow_negative_numbers = true)]
-        retention_bytes: Option<i64>,
-        /// Roll segments at this size (segment.bytes).
-        #[arg(long)]
-        segment_bytes: Option<i64>,
+        retention_bytes: Option<String>,
+        /// Shorthand for --config segment.bytes=BYTES.
+        #[arg(long, allow_negative_numbers = true)]
+        segment_bytes: Option<String>,
+        #[command(flatten)]
+        server: Server,
+    },
+    /// Change a topic: add partitions (settings cannot change yet: the
+    /// native protocol has no request for it).
+    Alter {
+        /// Topic name.
+        name: String,
+        /// The new partition count, above the current one. Records already
+        /// stored stay where they are; new keyed records may map elsewhere.
+        #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+        partitions: i32,
         #[command(flatten)]
         server: Server,
     },
@@ -71,20 +88,29 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Create {
             name,
             partitions,
+            configs,
             compact,
             retention_ms,
             retention_bytes,
             segment_bytes,
             server,
         } => {
+            let mut config = TopicConfig::default();
+            let shorthands = [
+                compact.then(|| ("cleanup.policy", "compact".to_owned())),
+                retention_ms.map(|v| ("retention.ms", v)),
+                retention_bytes.map(|v| ("retention.bytes", v)),
+                segment_bytes.map(|v| ("segment.bytes", v)),
+            ];
+            let pairs = shorthands
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.to_owned(), v))
+                .chain(configs);
+            for (key, value) in pairs {
+                config::apply(&mut config, &key, &value).map_err(anyhow::Error::msg)?;
+            }
             let client = connect(&server.addr).await?;
-            let config = TopicConfig {
-                cleanup_policy: compact.then_some(CleanupPolicy::Compact),
-                retention_ms,
-                retention_bytes,
-                segment_bytes,
-                ..TopicConfig::default()
-            };
             client.create_topic(&name, partitions, config).await?;
             writeln!(
                 out,
@@ -114,19 +140,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 topic.name,
                 if topic.internal { " (internal)" } else { "" }
             )?;
-            let show = |v: Option<i64>| v.map_or("default".to_owned(), |v| v.to_string());
-            writeln!(
-                out,
-                "  cleanup.policy={} retention.ms={} retention.bytes={} segment.bytes={}",
-                match c.cleanup_policy {
-                    Some(CleanupPolicy::Compact) => "compact",
-                    Some(CleanupPolicy::CompactDelete) => "compact,delete",
-                    Some(CleanupPolicy::Delete) | None => "delete",
-                },
-                show(c.retention_ms),
-                show(c.retention_bytes),
-                show(c.segment_bytes),
-            )?;
+            writeln!(out, "  {}", config::describe(c).join(" "))?;
             writeln!(
                 out,
                 "  {:>9}  {:>12}  {:>12}  {:>12}",
@@ -139,6 +153,19 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                     p.partition, p.log_start_offset, p.high_watermark, p.size_bytes
                 )?;
             }
+        }
+        Command::Alter {
+            name,
+            partitions,
+            server,
+        } => {
+            let client = connect(&server.addr).await?;
+            client.create_partitions(&name, partitions).await?;
+            writeln!(
+                out,
+                "topic {name} now has {}",
+                count(partitions, "partition")
+            )?;
         }
         Command::Delete { name, server } => {
             let client = connect(&server.addr).await?;
