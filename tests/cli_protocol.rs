@@ -327,7 +327,7 @@ fn every_topic_setting_is_set_by_its_kafka_name_and_checked() {
     for (args, expected) in [
         (
             &["--segment-bytes", "1"][..],
-            "segment.bytes=1 is out of range: 1048576 to 2147483647",
+            "segment.bytes=1 is out of range: 14 to 2147483647",
         ),
         (
             &["--config", "segment.bytes=1"],

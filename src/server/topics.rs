@@ -13,8 +13,9 @@ use crate::protocol::{
     ListedTopic, PartitionDescription, TopicConfig, TopicResult,
 };
 
-/// The smallest `segment.bytes` a topic created over the wire may have.
-const MIN_SEGMENT_BYTES: i64 = 1 << 20;
+/// The smallest `segment.bytes` (Kafka's: a batch header), as the broker's
+/// Kafka-named configs check it.
+const MIN_SEGMENT_BYTES: i64 = 14;
 
 fn result(name: String, r: Result<(), BrokerError>, first: &mut FirstError) -> TopicResult {
     TopicResult {
@@ -83,8 +84,7 @@ fn topic_config(
         l.retention_bytes = limit("retention.bytes", v)?.map(|b| b.unsigned_abs());
     }
     if let Some(v) = c.segment_bytes {
-        // Kafka's range for segment.bytes (an int of at least 1 MiB since
-        // Kafka 4.0): smaller segments only multiply files and fsyncs.
+        // Kafka's range for segment.bytes (an int, at least a batch header).
         if !(MIN_SEGMENT_BYTES..=i64::from(i32::MAX)).contains(&v) {
             return Err(invalid("segment.bytes", v));
         }
@@ -278,7 +278,7 @@ mod tests {
 
     #[test]
     fn segment_bytes_outside_kafkas_range_is_invalid() {
-        for v in [1, (1 << 20) - 1, i64::from(i32::MAX) + 1] {
+        for v in [1, 13, i64::from(i32::MAX) + 1] {
             let c = TopicConfig {
                 segment_bytes: Some(v),
                 ..TopicConfig::default()
@@ -295,7 +295,7 @@ mod tests {
             );
         }
         let c = TopicConfig {
-            segment_bytes: Some(1 << 20),
+            segment_bytes: Some(14),
             ..TopicConfig::default()
         };
         assert!(topic_config(1, &c, 10).is_ok());

@@ -5,16 +5,16 @@
 use logbus::client::TopicConfig;
 use logbus::protocol::CleanupPolicy;
 
-/// Kafka's lower bound of `segment.bytes` (1 MiB since Kafka 4.0); smaller
-/// segments only multiply files.
-pub const MIN_SEGMENT_BYTES: i64 = 1 << 20;
+/// Kafka's lower bound of `segment.bytes` (a batch header), as the broker
+/// checks it.
+pub const MIN_SEGMENT_BYTES: i64 = 14;
 
 /// The settings `--config` takes, with what each accepts.
 pub const SETTINGS: &[(&str, &str)] = &[
     ("cleanup.policy", "delete, compact or compact,delete"),
     ("retention.ms", "milliseconds, -1 keeps forever"),
     ("retention.bytes", "bytes per partition, -1 for no limit"),
-    ("segment.bytes", "1048576 to 2147483647"),
+    ("segment.bytes", "14 to 2147483647"),
     ("segment.ms", "milliseconds, at least 1"),
     ("max.message.bytes", "0 to 2147483647"),
     ("min.compaction.lag.ms", "milliseconds, at least 0"),
@@ -168,7 +168,7 @@ mod tests {
     fn values_kafka_refuses_are_refused_with_the_rule() {
         let mut c = TopicConfig::default();
         let err = apply(&mut c, "segment.bytes", "1").unwrap_err();
-        assert!(err.contains("1048576 to 2147483647"), "{err}");
+        assert!(err.contains("14 to 2147483647"), "{err}");
         assert!(apply(&mut c, "segment.ms", "0").is_err());
         assert!(apply(&mut c, "retention.ms", "-2").is_err());
         assert!(apply(&mut c, "cleanup.policy", "keep").is_err());
