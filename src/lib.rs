@@ -15,6 +15,7 @@ pub mod admin;
 pub mod broker;
 pub mod client;
 pub mod clock;
+pub mod kafka;
 pub mod kafka_codec;
 pub mod log;
 pub mod observe;

@@ -135,6 +135,26 @@ fn server_uses_broker_protocol_record_and_log_types_only() {
 }
 
 #[test]
+fn kafka_listener_is_a_shell_over_broker_and_kafka_codec() {
+    // It must not reach into the native server, its codec or the client.
+    assert_eq!(
+        check(
+            "kafka",
+            &[
+                "kafka",
+                "kafka_codec",
+                "broker",
+                "record",
+                "log",
+                "observe",
+                "tokio"
+            ]
+        ),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
 fn client_knows_protocol_record_and_partitioner_never_the_broker() {
     assert_eq!(
         check(

@@ -384,6 +384,14 @@ pub(crate) fn entries(c: &TopicConfig, defaults: &TopicConfig) -> Vec<ConfigEntr
         .collect()
 }
 
+impl ConfigEntry {
+    /// Every config of `config`, with defaults from `defaults` (what
+    /// CreateTopics reports for a topic it created or validated).
+    pub fn all_for(config: &TopicConfig, defaults: &TopicConfig) -> Vec<ConfigEntry> {
+        entries(config, defaults)
+    }
+}
+
 impl Topic {
     /// The durability a produce to this topic gets when `asked` for:
     /// `flush.messages=1` makes it an fsync.
@@ -495,6 +503,30 @@ impl Broker {
         let config = self.validate_new_topic(name, partitions, configs)?;
         self.create_topic(name, config.clone())?;
         Ok(config)
+    }
+
+    /// Checks that topic `name` could grow to `partitions` partitions, as
+    /// [`Broker::add_partitions`] would, without changing it
+    /// (CreatePartitions' `validate_only`).
+    ///
+    /// # Errors
+    /// As [`Broker::add_partitions`].
+    pub fn check_add_partitions(&self, name: &str, partitions: u32) -> Result<(), BrokerError> {
+        if name == OFFSETS_TOPIC {
+            return Err(BrokerError::InternalTopic {
+                topic: name.to_owned(),
+            });
+        }
+        let current = self.topic(name)?.partition_count();
+        let max = self.shared.config.max_partitions;
+        if partitions <= current || partitions > max {
+            return Err(BrokerError::InvalidPartitions {
+                requested: partitions,
+                current,
+                max,
+            });
+        }
+        Ok(())
     }
 
     /// Applies IncrementalAlterConfigs `ops` to topic `name`, all or none,

@@ -15,6 +15,7 @@ pub struct Serve {
     pub child: Child,
     pub native: String,
     pub http: String,
+    pub kafka: String,
 }
 
 impl Serve {
@@ -39,6 +40,8 @@ impl Serve {
                 "127.0.0.1:0",
                 "--http",
                 "127.0.0.1:0",
+                "--kafka",
+                "127.0.0.1:0",
                 "--data",
             ])
             .arg(dir)
@@ -58,9 +61,16 @@ impl Serve {
                 .to_owned()
         };
         assert!(line.starts_with("ready "), "{line:?}");
+        assert!(
+            line.split_whitespace()
+                .last()
+                .is_some_and(|w| w.starts_with("kafka=")),
+            "kafka= is the ready line's last field: {line:?}"
+        );
         Serve {
             native: field("native="),
             http: field("http="),
+            kafka: field("kafka="),
             child,
         }
     }

@@ -1,12 +1,14 @@
 //! `logbus serve`: opens the broker (topics auto-create, design §10), starts
-//! the native TCP server and the admin HTTP endpoint, prints
-//! `ready native=HOST:PORT http=HOST:PORT` once both listen, and on SIGINT or
-//! SIGTERM shuts both down and closes the broker cleanly (so the next start
-//! skips recovery).
+//! the native TCP server, the admin HTTP endpoint and the Kafka listener,
+//! prints `ready native=HOST:PORT http=HOST:PORT kafka=HOST:PORT` once all
+//! listen (`kafka=off` when it is turned off), and on SIGINT or SIGTERM
+//! shuts them down and closes the broker cleanly (so the next start skips
+//! recovery).
 
 use anyhow::Context;
 use logbus::admin::{self, RequestMetrics};
 use logbus::broker::{Broker, BrokerConfig};
+use logbus::kafka::{self, KafkaConfig};
 use logbus::server::{self, RequestEvent, ServerConfig, ServerObserver};
 use std::io::Write;
 use std::path::PathBuf;
@@ -23,6 +25,14 @@ pub struct Args {
     /// Admin HTTP address; port 0 picks a free port.
     #[arg(long, env = "LOGBUS_HTTP", default_value = "127.0.0.1:7172")]
     http: String,
+    /// Kafka listener address for Kafka clients (`bootstrap.servers`); port
+    /// 0 picks a free port, `off` turns the listener off.
+    #[arg(long, env = "LOGBUS_KAFKA", default_value = "127.0.0.1:9092")]
+    kafka: String,
+    /// The `HOST:PORT` Kafka clients are told to connect to (Metadata),
+    /// when they reach the broker under another name than `--kafka`.
+    #[arg(long, env = "LOGBUS_KAFKA_ADVERTISE", value_parser = parse_host_port)]
+    kafka_advertise: Option<(String, u16)>,
     /// Keep everything in memory (nothing survives the process).
     #[arg(long)]
     in_memory: bool,
@@ -90,6 +100,20 @@ async fn serve(args: &Args, broker: Broker) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.http))?;
     let http_addr = http.local_addr()?;
+    let kafka = if args.kafka == "off" {
+        None
+    } else {
+        let config = KafkaConfig {
+            advertised: args.kafka_advertise.clone(),
+            observer: Some(Arc::clone(&metrics) as Arc<dyn logbus::observe::RequestObserver>),
+            ..KafkaConfig::default()
+        };
+        // Its error names the address already.
+        Some(kafka::start(&args.kafka, broker.clone(), config).await?)
+    };
+    let kafka_addr = kafka
+        .as_ref()
+        .map_or_else(|| "off".to_owned(), |k| k.local_addr().to_string());
     let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
     let admin = tokio::spawn(admin::run(http, broker, metrics, async {
         let _ = admin_stopped.await;
@@ -98,16 +122,23 @@ async fn serve(args: &Args, broker: Broker) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
-            "ready native={} http={}",
+            "ready native={} http={} kafka={}",
             server.local_addr(),
-            http_addr
+            http_addr,
+            kafka_addr
         )?;
         out.flush()?;
     }
-    tracing::info!(native = %server.local_addr(), http = %http_addr, "logbus is serving");
+    tracing::info!(native = %server.local_addr(), http = %http_addr, kafka = %kafka_addr, "logbus is serving");
     shutdown_signal().await?;
     tracing::info!("shutting down");
     let _ = stop_admin.send(());
+    if let Some(kafka) = kafka {
+        kafka
+            .shutdown()
+            .await
+            .context("stopping the Kafka listener")?;
+    }
     server
         .shutdown()
         .await
@@ -117,6 +148,23 @@ async fn serve(args: &Args, broker: Broker) -> anyhow::Result<()> {
         .context("admin task")?
         .context("stopping the admin server")?;
     Ok(())
+}
+
+/// `HOST:PORT` with a port from 1 to 65535.
+fn parse_host_port(s: &str) -> Result<(String, u16), String> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("expected HOST:PORT, got {s:?}"))?;
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| format!("expected a port from 1 to 65535 in {s:?}"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(format!("expected HOST:PORT, got {s:?}"));
+    }
+    Ok((host.to_owned(), port))
 }
 
 /// Resolves on SIGINT or SIGTERM.
