@@ -136,13 +136,15 @@ fn server_uses_broker_protocol_record_and_log_types_only() {
 
 #[test]
 fn kafka_listener_is_a_shell_over_broker_and_kafka_codec() {
-    // It must not reach into the native server, its codec or the client.
+    // It must not reach into the native protocol or the client; of the
+    // native server it reuses only `server::limits`.
     assert_eq!(
         check(
             "kafka",
             &[
                 "kafka",
                 "kafka_codec",
+                "server",
                 "broker",
                 "record",
                 "log",

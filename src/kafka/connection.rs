@@ -15,26 +15,32 @@
 //! the start, then the real response until it is written) and its requests
 //! in flight are counted; over either limit the reader stops reading, so a
 //! client that pipelines without reading its responses stalls in the
-//! kernel instead of growing the broker's memory.
+//! kernel instead of growing the broker's memory. Frames are read with the
+//! server's `limits::FrameReader` (memory follows bytes received; the frame
+//! and first-request deadlines; the shared request budget) and responses
+//! count in the shared response budget.
 //!
 //! Knows framing and `dispatch`; not the codec's messages or the broker.
 
 use super::Shared;
 use super::dispatch::{self, Decoded, Job};
-use bytes::{Buf, Bytes, BytesMut};
+use crate::server::limits::{Enforced, Frame, ReadEnd, ReadTimeouts, ResponseShare};
+use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
-/// What one connection holds in flight, and a wake-up for its reader.
-#[derive(Default)]
+/// What one connection holds in flight, and a wake-up for its reader. Its
+/// bytes are mirrored in the connection's [`ResponseShare`], so the limits
+/// shared by every connection see each one's load.
 pub(super) struct Budget {
     load: Mutex<Load>,
     room: Notify,
+    share: ResponseShare,
 }
 
 #[derive(Default)]
@@ -46,6 +52,14 @@ struct Load {
 }
 
 impl Budget {
+    fn new(share: ResponseShare) -> Budget {
+        Budget {
+            load: Mutex::default(),
+            room: Notify::new(),
+            share,
+        }
+    }
+
     fn load(&self) -> MutexGuard<'_, Load> {
         // Plain counters: a panic elsewhere cannot leave them half-updated.
         self.load
@@ -54,6 +68,7 @@ impl Budget {
     }
 
     fn charge(&self, bytes: usize) {
+        self.share.queued(bytes);
         let mut l = self.load();
         l.bytes += bytes;
         l.requests += 1;
@@ -61,6 +76,8 @@ impl Budget {
 
     /// Replaces a request's reservation by what it really holds now.
     pub(super) fn recharge(&self, from: usize, to: usize) {
+        self.share.queued(to);
+        self.share.written(from);
         let mut l = self.load();
         l.bytes = l.bytes - from + to;
     }
@@ -71,6 +88,7 @@ impl Budget {
             l.bytes -= bytes;
             l.requests -= 1;
         }
+        self.share.written(bytes);
         // `notify_one` keeps a permit when the reader is not waiting yet.
         self.room.notify_one();
     }
@@ -110,7 +128,7 @@ type Slot = oneshot::Receiver<Reply>;
 pub(super) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     let (mut rd, wr) = stream.into_split();
-    let budget = Arc::new(Budget::default());
+    let budget = Arc::new(Budget::new(shared.limits.response_share()));
     let (slots_tx, slots_rx) = mpsc::unbounded_channel::<Slot>();
     let writer = tokio::spawn(write_loop(
         wr,
@@ -140,14 +158,24 @@ async fn read_loop(
     rd: &mut OwnedReadHalf,
     ctx: &Arc<Ctx>,
     slots: &mpsc::UnboundedSender<Slot>,
-    produce: &mpsc::UnboundedSender<(Job, oneshot::Sender<Reply>)>,
+    produce: &mpsc::UnboundedSender<(Box<Job>, oneshot::Sender<Reply>)>,
 ) -> &'static str {
     let config = &ctx.shared.config;
+    let limits = &ctx.shared.limits;
+    let peer = ctx.peer;
     let mut stop = ctx.shared.stop.clone();
-    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut reader = limits.reader(ReadTimeouts {
+        idle: config.idle_timeout,
+        first_request: config.first_request_timeout,
+        frame: config.frame_timeout,
+    });
     loop {
-        // Backpressure: read nothing more while the connection is over budget.
+        // Backpressure: read nothing more while the connection is over its
+        // budget, or over its share of the shared response budget.
         loop {
+            let changed = ctx.budget.share.changed();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
             let (room, closed) = {
                 let l = ctx.budget.load();
                 (
@@ -159,98 +187,83 @@ async fn read_loop(
             if closed {
                 return "the writer stopped";
             }
-            if room {
+            if room && ctx.budget.share.may_read() {
                 break;
             }
             tokio::select! {
                 _ = stop.wait_for(|s| *s) => return "shutdown",
                 () = ctx.budget.room.notified() => {}
+                () = changed => {}
             }
         }
-        match cut_frame(&mut buf, config.max_frame) {
-            Ok(Some(frame)) => {
+        let next = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => return "shutdown",
+            next = reader.next_frame(rd) => next,
+        };
+        match next {
+            Ok(frame) => {
                 if !start(frame, ctx, slots, produce) {
                     return "a request could not be read";
                 }
-                continue;
             }
-            Ok(None) => {}
-            Err(len) => {
-                tracing::warn!(peer = %ctx.peer, len, max = config.max_frame, "closing Kafka connection: frame size out of bounds");
-                return "frame size out of bounds";
+            Err(ReadEnd::Idle) if ctx.budget.load().requests > 0 => {}
+            Err(ReadEnd::Idle) => return "idle",
+            Err(ReadEnd::PeerClosed) => return "peer closed",
+            Err(ReadEnd::Truncated { left }) => {
+                tracing::warn!(%peer, left, "Kafka client closed in the middle of a frame");
+                return "peer closed in the middle of a frame";
             }
-        }
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(16 * 1024);
-        }
-        let read = tokio::select! {
-            biased;
-            _ = stop.wait_for(|s| *s) => return "shutdown",
-            r = tokio::time::timeout(config.idle_timeout, rd.read_buf(&mut buf)) => r,
-        };
-        match read {
-            Err(_elapsed) => {
-                if ctx.budget.load().requests == 0 {
-                    return "idle";
+            Err(e @ ReadEnd::TooLarge { .. }) => {
+                tracing::warn!(%peer, error = %e, "closing Kafka connection: bad frame");
+                return "frame too large";
+            }
+            Err(ReadEnd::SlowFrame) => {
+                let (total, log) = limits.note(Enforced::SlowFrame);
+                if log {
+                    tracing::warn!(%peer, timeout = ?config.frame_timeout, closed_so_far = total, "closing Kafka connection: frame not complete within the frame timeout");
                 }
+                return "slow frame";
             }
-            Ok(Ok(0)) => {
-                return if buf.is_empty() {
-                    "peer closed"
-                } else {
-                    "peer closed in the middle of a frame"
-                };
+            Err(ReadEnd::NoRequest) => {
+                let (total, log) = limits.note(Enforced::NoRequest);
+                if log {
+                    tracing::warn!(%peer, timeout = ?config.first_request_timeout, closed_so_far = total, "closing Kafka connection: no request within the first-request timeout");
+                }
+                return "no request";
             }
-            Ok(Ok(_)) => {}
-            Ok(Err(_)) => return "read failed",
+            Err(ReadEnd::Io(_)) => return "read failed",
         }
     }
-}
-
-/// Cuts one frame (Kafka's int32 size prefix, then that many bytes) off
-/// `buf`; `Ok(None)` until it is all there. Memory grows with the bytes
-/// received, never with the size a prefix claims.
-///
-/// # Errors
-/// The claimed size, when it is negative or over `max`.
-fn cut_frame(buf: &mut BytesMut, max: usize) -> Result<Option<Bytes>, i64> {
-    if buf.len() < 4 {
-        return Ok(None);
-    }
-    let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    let Ok(n) = usize::try_from(len) else {
-        return Err(i64::from(len));
-    };
-    if n > max {
-        return Err(i64::from(len));
-    }
-    if buf.len() < 4 + n {
-        return Ok(None);
-    }
-    buf.advance(4);
-    Ok(Some(buf.split_to(n).freeze()))
 }
 
 /// Decodes one frame, queues its slot and starts it. `false` when the
 /// connection must close (the slot then says so to the writer).
 fn start(
-    frame: Bytes,
+    frame: Frame,
     ctx: &Arc<Ctx>,
     slots: &mpsc::UnboundedSender<Slot>,
-    produce: &mpsc::UnboundedSender<(Job, oneshot::Sender<Reply>)>,
+    produce: &mpsc::UnboundedSender<(Box<Job>, oneshot::Sender<Reply>)>,
 ) -> bool {
     let (tx, rx) = oneshot::channel();
     // The writer lives until the slots sender is dropped: this cannot fail.
     let _ = slots.send(rx);
-    match dispatch::decode(frame, &ctx.shared) {
-        Decoded::Run(job) => {
+    let Frame {
+        payload,
+        charge: held,
+    } = frame;
+    match dispatch::decode(payload, &ctx.shared) {
+        Decoded::Run(mut job) => {
+            // The frame's bytes stay reserved in the shared request budget
+            // until the request is done.
+            job.held = Some(held);
             ctx.budget.charge(job.charge);
             if job.is_produce() {
                 let _ = produce.send((job, tx));
             } else {
                 let ctx = Arc::clone(ctx);
                 tokio::spawn(async move {
-                    let reply = dispatch::run(&ctx, job).await;
+                    let reply = dispatch::run(&ctx, *job).await;
                     let _ = tx.send(reply);
                 });
             }
@@ -272,10 +285,10 @@ fn start(
 
 async fn produce_loop(
     ctx: Arc<Ctx>,
-    mut jobs: mpsc::UnboundedReceiver<(Job, oneshot::Sender<Reply>)>,
+    mut jobs: mpsc::UnboundedReceiver<(Box<Job>, oneshot::Sender<Reply>)>,
 ) {
     while let Some((job, tx)) = jobs.recv().await {
-        let reply = dispatch::run(&ctx, job).await;
+        let reply = dispatch::run(&ctx, *job).await;
         let _ = tx.send(reply);
     }
 }
@@ -344,28 +357,4 @@ async fn write_loop(
 /// Flushes `w`; `false` if that fails or takes longer than `stall`.
 async fn flush(w: &mut BufWriter<OwnedWriteHalf>, stall: Duration) -> bool {
     matches!(tokio::time::timeout(stall, w.flush()).await, Ok(Ok(())))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_are_cut_whole_and_bounded_by_the_limit() {
-        let mut buf = BytesMut::new();
-        buf.extend_from_slice(&5i32.to_be_bytes());
-        buf.extend_from_slice(b"abc");
-        assert_eq!(cut_frame(&mut buf, 10), Ok(None));
-        buf.extend_from_slice(b"de");
-        buf.extend_from_slice(&[0, 0]);
-        assert_eq!(
-            cut_frame(&mut buf, 10),
-            Ok(Some(Bytes::from_static(b"abcde")))
-        );
-        assert_eq!(cut_frame(&mut buf, 10), Ok(None));
-        let mut huge = BytesMut::from(&i32::MAX.to_be_bytes()[..]);
-        assert_eq!(cut_frame(&mut huge, 10), Err(i64::from(i32::MAX)));
-        let mut negative = BytesMut::from(&(-1i32).to_be_bytes()[..]);
-        assert_eq!(cut_frame(&mut negative, 10), Err(-1));
-    }
 }

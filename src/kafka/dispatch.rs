@@ -13,6 +13,7 @@ use crate::kafka_codec::{
     FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, KafkaCodecError,
     KafkaRequest, KafkaResponse, RequestHeader, SUPPORTED_APIS, decode_request, encode_response,
 };
+use crate::server::limits::RequestCharge;
 use bytes::Bytes;
 use std::time::Instant;
 
@@ -45,6 +46,9 @@ pub(super) struct Job {
     request: KafkaRequest,
     /// Bytes charged to the connection's budget for it so far.
     pub charge: usize,
+    /// The frame's reservation in the shared request budget, held until
+    /// the request is done.
+    pub held: Option<RequestCharge>,
     request_len: usize,
     received: Instant,
 }
@@ -59,7 +63,7 @@ impl Job {
 /// What the reader does with a frame.
 pub(super) enum Decoded {
     /// Run it.
-    Run(Job),
+    Run(Box<Job>),
     /// Answer at once with this frame (a refusal).
     Answer(Vec<Bytes>),
     /// Close the connection, for this reason.
@@ -82,14 +86,15 @@ pub(super) fn decode(frame: Bytes, shared: &Shared) -> Decoded {
                     .min(shared.config.max_in_flight_bytes),
                 _ => 1024,
             };
-            Decoded::Run(Job {
+            Decoded::Run(Box::new(Job {
                 header,
                 api,
                 request,
                 charge: request_len + reserve,
+                held: None,
                 request_len,
                 received: Instant::now(),
-            })
+            }))
         }
         Err(e) => {
             // The start of what could not be read, for whoever debugs a client.
@@ -135,11 +140,13 @@ pub(super) async fn run(ctx: &Ctx, job: Job) -> Reply {
         api,
         request,
         charge,
+        held,
         request_len,
         received,
     } = job;
     let version = header.request_api_version;
     let response = handle(ctx, &header, request).await;
+    drop(held);
     let (frame, error) = match response {
         None => {
             ctx.budget.recharge(charge, request_len);

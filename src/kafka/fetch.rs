@@ -59,7 +59,6 @@ pub(super) async fn fetch(ctx: &Ctx, r: FetchRequest, _version: i16) -> FetchRes
         error_code: 0,
         session_id: 0,
         responses: by_topic(fetched),
-        ..FetchResponse::default()
     }
 }
 
@@ -106,7 +105,6 @@ fn by_topic(fetched: Vec<FetchedPartition>) -> Vec<FetchableTopicResponse> {
             _ => out.push(FetchableTopicResponse {
                 topic: f.topic,
                 partitions: vec![data],
-                ..FetchableTopicResponse::default()
             }),
         }
     }
@@ -147,7 +145,6 @@ pub(super) fn list_offsets(
                                 timestamp,
                                 offset,
                                 leader_epoch: -1,
-                                ..ListOffsetsPartitionResponse::default()
                             }
                         }
                         Err(e) => ListOffsetsPartitionResponse {
@@ -156,7 +153,6 @@ pub(super) fn list_offsets(
                             timestamp: -1,
                             offset: -1,
                             leader_epoch: -1,
-                            ..ListOffsetsPartitionResponse::default()
                         },
                     }
                 })
@@ -164,13 +160,11 @@ pub(super) fn list_offsets(
             ListOffsetsTopicResponse {
                 name: t.name,
                 partitions,
-                ..ListOffsetsTopicResponse::default()
             }
         })
         .collect();
     ListOffsetsResponse {
         throttle_time_ms: 0,
         topics,
-        ..ListOffsetsResponse::default()
     }
 }

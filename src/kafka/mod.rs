@@ -34,13 +34,14 @@ mod produce;
 
 use crate::broker::Broker;
 use crate::observe::RequestObserver;
+use crate::server::limits::{self, Limits, LimitsConfig};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 /// Limits and identity of a Kafka listener; the default suits a dev broker.
@@ -52,6 +53,25 @@ pub struct KafkaConfig {
     /// Most connections served at once; one accepted over the limit is
     /// closed at once. Default 1024.
     pub max_connections: usize,
+    /// Most connections served at once from one client address. Default 256.
+    pub max_connections_per_ip: usize,
+    /// Request bytes being read or waiting to be answered, over all
+    /// connections (Kafka's `queued.max.request.bytes`); past it no socket
+    /// is read. Default 256 MiB.
+    pub max_queued_request_bytes: usize,
+    /// Response bytes waiting to be written, over all connections; past it
+    /// connections over their fair share stop reading. Default 256 MiB.
+    pub max_queued_response_bytes: usize,
+    /// A frame must arrive whole within this time of its first byte.
+    /// Default 30 s.
+    pub frame_timeout: Duration,
+    /// A connection must complete its first request within this time.
+    /// Default 10 s.
+    pub first_request_timeout: Duration,
+    /// Limits shared with another face (the native server of `logbus
+    /// serve`), so both are budgeted together; `None` makes the listener
+    /// its own from the fields above.
+    pub limits: Option<Arc<Limits>>,
     /// Bytes one connection may hold in requests being processed and
     /// responses not yet written (a fetch counts its `max_bytes` from the
     /// start); past it the listener stops reading that socket. Default 64 MiB.
@@ -85,6 +105,12 @@ impl Default for KafkaConfig {
         KafkaConfig {
             max_frame: 8 << 20,
             max_connections: 1024,
+            max_connections_per_ip: 256,
+            max_queued_request_bytes: 256 << 20,
+            max_queued_response_bytes: 256 << 20,
+            frame_timeout: Duration::from_secs(30),
+            first_request_timeout: Duration::from_secs(10),
+            limits: None,
             max_in_flight_bytes: 64 << 20,
             max_in_flight_requests: 1024,
             idle_timeout: Duration::from_secs(600),
@@ -99,11 +125,30 @@ impl Default for KafkaConfig {
     }
 }
 
+impl KafkaConfig {
+    /// The connection and budget limits of this config.
+    pub fn limits_config(&self) -> LimitsConfig {
+        LimitsConfig {
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            max_queued_request_bytes: self.max_queued_request_bytes,
+            max_queued_response_bytes: self.max_queued_response_bytes,
+            max_frame: self.max_frame,
+        }
+    }
+}
+
 impl std::fmt::Debug for KafkaConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaConfig")
             .field("max_frame", &self.max_frame)
             .field("max_connections", &self.max_connections)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
+            .field("max_queued_request_bytes", &self.max_queued_request_bytes)
+            .field("max_queued_response_bytes", &self.max_queued_response_bytes)
+            .field("frame_timeout", &self.frame_timeout)
+            .field("first_request_timeout", &self.first_request_timeout)
+            .field("limits", &self.limits.is_some())
             .field("max_in_flight_bytes", &self.max_in_flight_bytes)
             .field("max_in_flight_requests", &self.max_in_flight_requests)
             .field("idle_timeout", &self.idle_timeout)
@@ -166,6 +211,8 @@ pub(crate) struct Shared {
     pub config: KafkaConfig,
     /// The host and port Metadata advertises.
     pub advertised: (String, u16),
+    /// Connection slots and byte budgets (maybe shared with another face).
+    pub limits: Arc<Limits>,
     /// Turns true once shutdown starts.
     pub stop: watch::Receiver<bool>,
 }
@@ -191,16 +238,20 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| (local.ip().to_string(), local.port()));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let limits = config
+        .limits
+        .clone()
+        .unwrap_or_else(|| Limits::new(config.limits_config()));
     let shared = Arc::new(Shared {
         broker: broker.clone(),
         config: config.clone(),
         advertised,
+        limits: Arc::clone(&limits),
         stop: stop_rx.clone(),
     });
     let ticker = config
         .tick_interval
         .map(|every| tokio::spawn(tick_loop(broker, every, stop_rx)));
-    let slots = Arc::new(Semaphore::new(config.max_connections));
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -208,10 +259,16 @@ pub async fn run(
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                        tracing::warn!(%peer, max = config.max_connections, "Kafka connection refused: too many connections");
-                        drop(stream);
-                        continue;
+                    let slot = match limits.admit(peer.ip()) {
+                        Ok(slot) => slot,
+                        Err(refusal) => {
+                            let (total, log) = limits.note(limits::Enforced::Refused(refusal));
+                            if log {
+                                tracing::warn!(%peer, limit = refusal.name(), refused_so_far = total, "Kafka connection refused");
+                            }
+                            drop(stream);
+                            continue;
+                        }
                     };
                     let shared = Arc::clone(&shared);
                     connections.spawn(async move {

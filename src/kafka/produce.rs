@@ -45,7 +45,6 @@ pub(super) async fn produce(
         responses.push(TopicProduceResponse {
             name: topic.name,
             partition_responses: partitions,
-            ..TopicProduceResponse::default()
         });
     }
     (acks != 0).then(|| ProduceResponse {

@@ -90,10 +90,13 @@ pub fn run(args: Args, workers: Option<u16>) -> anyhow::Result<()> {
 
 async fn serve(args: &Args, broker: Broker) -> anyhow::Result<()> {
     let metrics = Arc::new(RequestMetrics::new());
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         observer: Some(Arc::new(Timings(Arc::clone(&metrics)))),
         ..ServerConfig::default()
     };
+    // One set of connection slots and byte budgets for both network faces.
+    let limits = server::Limits::new(config.limits_config());
+    config.limits = Some(Arc::clone(&limits));
     // Its error names the address already.
     let server = server::start(&args.listen, broker.clone(), config).await?;
     let http = tokio::net::TcpListener::bind(&args.http)
@@ -105,6 +108,7 @@ async fn serve(args: &Args, broker: Broker) -> anyhow::Result<()> {
     } else {
         let config = KafkaConfig {
             advertised: args.kafka_advertise.clone(),
+            limits: Some(limits),
             observer: Some(Arc::clone(&metrics) as Arc<dyn logbus::observe::RequestObserver>),
             ..KafkaConfig::default()
         };
