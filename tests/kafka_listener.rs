@@ -319,6 +319,29 @@ async fn metadata_names_this_broker_as_leader_and_controller_with_topic_ids_and_
 }
 
 #[tokio::test]
+async fn bytes_after_a_request_body_are_ignored_as_kafka_does() {
+    // librdkafka 2.16's Metadata v12 "all topics" request, byte for byte:
+    // a null compact topic array, then 3 bytes the spec does not have.
+    let (broker, kafka) = serve(BrokerConfig::in_memory()).await;
+    broker.create_topic("t", TopicConfig::default()).unwrap();
+    let mut c = Conn::connect(&kafka).await;
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&[0, 3, 0, 12, 0, 0, 0, 4, 0, 7]);
+    frame.extend_from_slice(b"rdkafka");
+    frame.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0]);
+    let mut bytes = (frame.len() as i32).to_be_bytes().to_vec();
+    bytes.extend_from_slice(&frame);
+    c.stream.write_all(&bytes).await.unwrap();
+    let (id, r) = c.recv(ApiKey::Metadata, 12).await;
+    assert_eq!(id, 4);
+    let KafkaResponse::Metadata(m) = r else {
+        panic!("{r:?}")
+    };
+    assert!(m.topics.iter().any(|t| t.name.as_deref() == Some("t")));
+    kafka.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn produced_batches_are_fetched_whole_and_acks_0_gets_no_response() {
     let (broker, kafka) = serve(BrokerConfig::in_memory()).await;
     broker.create_topic("t", TopicConfig::default()).unwrap();

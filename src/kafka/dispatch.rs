@@ -12,6 +12,7 @@ use crate::kafka_codec::{
     ApiKey, ApiVersion, ApiVersionsRequest, ApiVersionsResponse, FindCoordinatorRequest,
     FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, KafkaCodecError,
     KafkaRequest, KafkaResponse, RequestHeader, SUPPORTED_APIS, decode_request, encode_response,
+    request_header_version,
 };
 use crate::server::limits::RequestCharge;
 use bytes::Bytes;
@@ -75,7 +76,7 @@ pub(super) enum Decoded {
 pub(super) fn decode(frame: Bytes, shared: &Shared) -> Decoded {
     let request_len = frame.len();
     let copy = frame.clone();
-    match decode_request(frame) {
+    match decode_request(frame).or_else(|e| lenient(e, copy.clone())) {
         Ok((header, request)) => {
             let Some(api) = ApiKey::from_i16(header.request_api_key) else {
                 return Decoded::Close("undecodable api key".to_owned());
@@ -103,6 +104,39 @@ pub(super) fn decode(frame: Bytes, shared: &Shared) -> Decoded {
             refuse(&e)
         }
     }
+}
+
+/// A request whose body is followed by bytes its spec does not have,
+/// decoded as Kafka decodes it: Kafka's request parsing ignores what is
+/// left after the body. librdkafka 2.16 relies on it: its Metadata v12
+/// request for every topic carries its topic count both as a compact
+/// varint and as the old 4-byte count, 3 bytes more than the spec.
+fn lenient(
+    e: KafkaCodecError,
+    mut frame: Bytes,
+) -> Result<(RequestHeader, KafkaRequest), KafkaCodecError> {
+    let KafkaCodecError::MalformedBody { header, source } = &e else {
+        return Err(e);
+    };
+    if !matches!(**source, KafkaCodecError::TrailingBytes { .. }) {
+        return Err(e);
+    }
+    let (Some(api), version) = (
+        ApiKey::from_i16(header.request_api_key),
+        header.request_api_version,
+    ) else {
+        return Err(e);
+    };
+    let header_version = request_header_version(header.request_api_key, version);
+    let header = RequestHeader::decode(&mut frame, header_version)?;
+    let body = KafkaRequest::decode(api, &mut frame, version)?;
+    tracing::debug!(
+        api = api.name(),
+        version,
+        left = frame.len(),
+        "Kafka request with bytes after its body: ignored, as Kafka does"
+    );
+    Ok((header, body))
 }
 
 /// Kafka's answer to a request that failed to decode, where its header
