@@ -141,3 +141,21 @@ fn a_taken_kafka_port_is_a_one_line_error() {
     assert!(!ok);
     assert!(err.contains("HOST:PORT"), "{err}");
 }
+
+#[test]
+fn sigterm_right_after_the_ready_line_is_a_clean_shutdown() {
+    // The signal handlers are installed before the ready line is printed;
+    // before, a SIGTERM in that window killed the process (a rare race
+    // seen in CI, so several rounds).
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut child, line) = serve(dir.path(), &["--kafka", "127.0.0.1:0"]);
+        assert!(line.starts_with("ready "), "{line}");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(child.wait().unwrap().success(), "exit 0 on SIGTERM");
+    }
+}

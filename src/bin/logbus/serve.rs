@@ -122,6 +122,7 @@ async fn serve(args: &Args, broker: Broker) -> anyhow::Result<()> {
     let admin = tokio::spawn(admin::run(http, broker, metrics, async {
         let _ = admin_stopped.await;
     }));
+    let mut signals = ShutdownSignals::install()?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(
@@ -134,7 +135,7 @@ async fn serve(args: &Args, broker: Broker) -> anyhow::Result<()> {
         out.flush()?;
     }
     tracing::info!(native = %server.local_addr(), http = %http_addr, kafka = %kafka_addr, "logbus is serving");
-    shutdown_signal().await?;
+    signals.recv().await;
     tracing::info!("shutting down");
     let _ = stop_admin.send(());
     if let Some(kafka) = kafka {
@@ -171,13 +172,28 @@ fn parse_host_port(s: &str) -> Result<(String, u16), String> {
     Ok((host.to_owned(), port))
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
+/// SIGINT and SIGTERM, caught from the moment this returns.
+struct ShutdownSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    /// Installs the handlers at once: a signal sent as soon as the ready
+    /// line is out must already be caught, not kill the process.
+    fn install() -> anyhow::Result<ShutdownSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(ShutdownSignals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
     }
-    Ok(())
+
+    /// Resolves on SIGINT or SIGTERM.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
 }
