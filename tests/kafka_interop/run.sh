@@ -62,7 +62,7 @@ start_logbus() {
     fi
     mkfifo "$work/ready"
     "$bin" serve --in-memory --listen 127.0.0.1:0 --http 127.0.0.1:0 --kafka 127.0.0.1:0 \
-        --default-partitions "${LOGBUS_DEFAULT_PARTITIONS:-1}" \
+        --default-partitions "${LOGBUS_DEFAULT_PARTITIONS:-4}" \
         >"$work/ready" 2>"$work/logbus.log" &
     broker_pid=$!
     local line=""
@@ -84,7 +84,7 @@ start_logbus() {
 
 start_kafka() {
     local line
-    line="$("$root/scripts/kafka-reference" start)"
+    line="$(KAFKA_REF_PARTITIONS="${KAFKA_REF_PARTITIONS:-4}" "$root/scripts/kafka-reference" start)"
     kafka_dir="${line##*dir=}"
     export KAFKA_BOOTSTRAP="$(cat "$kafka_dir/bootstrap")"
     echo "== Apache Kafka ready: $line"
