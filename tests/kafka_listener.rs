@@ -871,3 +871,42 @@ async fn bad_frames_close_only_their_connection() {
     }
     kafka.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn large_batches_are_fetched_intact_behind_and_before_small_responses() {
+    // Batches of 16 KiB or more leave as shared parts of the response frame.
+    let (broker, kafka) = serve(BrokerConfig::in_memory()).await;
+    broker.create_topic("t", TopicConfig::default()).unwrap();
+    let mut c = Conn::connect(&kafka).await;
+    let big: String = (0..40_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    for v in [big.as_str(), "small", big.as_str()] {
+        let p = produced(
+            c.call(9, produce_request("t", 0, 1, batch(&[(None, v)], 10)))
+                .await,
+        );
+        assert_eq!(p.error_code, 0);
+    }
+    // Pipelined: two fetches and an ApiVersions, answered in order.
+    let f1 = c.send(12, fetch_request("t", 0, 1 << 20, 0)).await;
+    let v = c
+        .send(0, KafkaRequest::ApiVersions(ApiVersionsRequest::default()))
+        .await;
+    let f2 = c.send(12, fetch_request("t", 2, 1 << 20, 0)).await;
+    let (id, r) = c.recv(ApiKey::Fetch, 12).await;
+    assert_eq!(id, f1);
+    let (_, p) = fetched(r);
+    let values: Vec<String> = records(p.records.as_ref().unwrap())
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(values, [big.clone(), "small".to_owned(), big.clone()]);
+    let (id, _) = c.recv(ApiKey::ApiVersions, 0).await;
+    assert_eq!(id, v);
+    let (id, r) = c.recv(ApiKey::Fetch, 12).await;
+    assert_eq!(id, f2);
+    let (_, p) = fetched(r);
+    assert_eq!(records(p.records.as_ref().unwrap()), [(2, big)]);
+    kafka.shutdown().await.unwrap();
+}

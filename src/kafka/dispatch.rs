@@ -12,7 +12,7 @@ use crate::kafka_codec::{
     ApiKey, ApiVersion, ApiVersionsRequest, ApiVersionsResponse, FindCoordinatorRequest,
     FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, KafkaCodecError,
     KafkaRequest, KafkaResponse, RequestHeader, SUPPORTED_APIS, decode_request, encode_response,
-    request_header_version,
+    encode_response_parts, request_header_version,
 };
 use crate::server::limits::RequestCharge;
 use bytes::Bytes;
@@ -192,18 +192,19 @@ pub(super) async fn run(ctx: &Ctx, job: Job) -> Reply {
         Some(body) => {
             let error = first_error(&body);
             (
-                encode_response(header.correlation_id, api, version, &body),
+                // Fetched batches of 16 KiB or more are shared, not copied.
+                encode_response_parts(header.correlation_id, api, version, &body),
                 error,
             )
         }
     };
     observe(ctx, api, received, error);
     match frame {
-        Ok(frame) => {
-            let held = request_len + frame.len();
+        Ok(parts) => {
+            let held = request_len + parts.iter().map(Bytes::len).sum::<usize>();
             ctx.budget.recharge(charge, held);
             Reply::Frame {
-                parts: vec![frame],
+                parts,
                 charge: held,
             }
         }
