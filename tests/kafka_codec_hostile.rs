@@ -128,6 +128,56 @@ fn sample_requests() -> Vec<(ApiKey, i16, Bytes)> {
     }
 }
 
+/// One sample response body of every advertised api and version.
+fn sample_responses() -> Vec<(ApiKey, i16, Bytes)> {
+    macro_rules! samples {
+        ($($api:ident: $resp:ident;)*) => {{
+            let mut out = Vec::new();
+            $(
+                let (min, max) = ApiKey::$api.codec_versions();
+                for version in min..=max {
+                    for seed in 0..4 {
+                        let body = $resp::sample(&mut Rng::new(seed), version);
+                        let mut buf = BytesMut::new();
+                        body.encode(&mut buf, version).unwrap();
+                        out.push((ApiKey::$api, version, buf.freeze()));
+                    }
+                }
+            )*
+            out
+        }};
+    }
+    samples! {
+        Produce: ProduceResponse; Fetch: FetchResponse; ListOffsets: ListOffsetsResponse;
+        Metadata: MetadataResponse; OffsetCommit: OffsetCommitResponse;
+        OffsetFetch: OffsetFetchResponse; FindCoordinator: FindCoordinatorResponse;
+        JoinGroup: JoinGroupResponse; Heartbeat: HeartbeatResponse; LeaveGroup: LeaveGroupResponse;
+        SyncGroup: SyncGroupResponse; DescribeGroups: DescribeGroupsResponse;
+        ListGroups: ListGroupsResponse; ApiVersions: ApiVersionsResponse;
+        CreateTopics: CreateTopicsResponse; DeleteTopics: DeleteTopicsResponse;
+        InitProducerId: InitProducerIdResponse; DescribeConfigs: DescribeConfigsResponse;
+        CreatePartitions: CreatePartitionsResponse; DeleteGroups: DeleteGroupsResponse;
+        IncrementalAlterConfigs: IncrementalAlterConfigsResponse;
+    }
+}
+
+#[test]
+fn every_response_truncated_at_every_byte_is_an_error() {
+    for (api, version, whole) in sample_responses() {
+        let mut all = whole.clone();
+        assert!(KafkaResponse::decode(api, &mut all, version).is_ok());
+        assert!(all.is_empty());
+        for cut in 0..whole.len() {
+            let mut part = whole.slice(..cut);
+            assert!(
+                KafkaResponse::decode(api, &mut part, version).is_err(),
+                "{api:?} v{version} response cut at {cut} of {} decoded",
+                whole.len()
+            );
+        }
+    }
+}
+
 #[test]
 fn every_request_truncated_at_every_byte_is_an_error() {
     for (api, version, whole) in sample_requests() {
@@ -585,7 +635,17 @@ fn mutated_requests_never_panic_and_what_decodes_round_trips() {
                     _ => rng.any::<u8>(),
                 };
             }
-            let Ok((header, body)) = decode_request(bytes.freeze()) else {
+            let frame = bytes.freeze();
+            let len = frame.len();
+            let (decoded, peak) = peak_during(|| decode_request(frame));
+            // Decoded values take more room than their wire form (a 2-byte
+            // topic entry becomes a 40-byte struct), but only by a bounded
+            // factor of the bytes present.
+            assert!(
+                peak <= 64 * len + 4096,
+                "{api:?} v{version}: peak {peak} bytes for a {len}-byte frame"
+            );
+            let Ok((header, body)) = decoded else {
                 continue;
             };
             let again = encode_request(&header, &body)
