@@ -5,7 +5,7 @@
 mod cli_common;
 
 use bytes::Bytes;
-use cli_common::{BIN, logbus};
+use cli_common::{BIN, http_get, logbus};
 use logbus::kafka_codec::{
     ApiKey, KafkaRequest, KafkaResponse, MetadataRequest, RequestHeader, ResponseHeader,
     encode_request, response_header_version,
@@ -91,6 +91,16 @@ fn the_ready_line_ends_with_the_kafka_address_and_metadata_advertises_the_one_as
     assert_eq!(m.brokers[0].host, "kafka.example");
     assert_eq!(m.brokers[0].port, 19092);
     assert_eq!(m.controller_id, m.brokers[0].node_id);
+    // Kafka requests show in the request metrics under their own names.
+    let http = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http="))
+        .unwrap();
+    let metrics = http_get(http, "/metrics");
+    assert!(
+        metrics.contains(r#"logbus_requests_total{api="kafka.Metadata",outcome="ok"} 1"#),
+        "{metrics}"
+    );
     stop(child);
 }
 

@@ -218,7 +218,35 @@ pub(super) async fn run(ctx: &Ctx, job: Job) -> Reply {
 
 fn observe(ctx: &Ctx, api: ApiKey, received: Instant, error: bool) {
     if let Some(o) = &ctx.shared.config.observer {
-        o.observe(api.name(), received.elapsed().as_secs_f64(), error);
+        o.observe(metric_name(api), received.elapsed().as_secs_f64(), error);
+    }
+}
+
+/// The `api` label of a Kafka request in the request metrics: prefixed, so
+/// that Kafka's Produce and the native protocol's are told apart.
+fn metric_name(api: ApiKey) -> &'static str {
+    match api {
+        ApiKey::Produce => "kafka.Produce",
+        ApiKey::Fetch => "kafka.Fetch",
+        ApiKey::ListOffsets => "kafka.ListOffsets",
+        ApiKey::Metadata => "kafka.Metadata",
+        ApiKey::OffsetCommit => "kafka.OffsetCommit",
+        ApiKey::OffsetFetch => "kafka.OffsetFetch",
+        ApiKey::FindCoordinator => "kafka.FindCoordinator",
+        ApiKey::JoinGroup => "kafka.JoinGroup",
+        ApiKey::Heartbeat => "kafka.Heartbeat",
+        ApiKey::LeaveGroup => "kafka.LeaveGroup",
+        ApiKey::SyncGroup => "kafka.SyncGroup",
+        ApiKey::DescribeGroups => "kafka.DescribeGroups",
+        ApiKey::ListGroups => "kafka.ListGroups",
+        ApiKey::ApiVersions => "kafka.ApiVersions",
+        ApiKey::CreateTopics => "kafka.CreateTopics",
+        ApiKey::DeleteTopics => "kafka.DeleteTopics",
+        ApiKey::InitProducerId => "kafka.InitProducerId",
+        ApiKey::DescribeConfigs => "kafka.DescribeConfigs",
+        ApiKey::CreatePartitions => "kafka.CreatePartitions",
+        ApiKey::DeleteGroups => "kafka.DeleteGroups",
+        ApiKey::IncrementalAlterConfigs => "kafka.IncrementalAlterConfigs",
     }
 }
 
