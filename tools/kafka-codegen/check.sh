@@ -14,5 +14,5 @@ fi
 specs=$(mktemp -d)
 trap 'rm -rf "$specs"' EXIT
 unzip -q -o "$jar" 'common/message/*.json' -d "$specs"
-python3 tools/kafka-codegen/kafka_codegen.py --check \
+PYTHONDONTWRITEBYTECODE=1 python3 tools/kafka-codegen/kafka_codegen.py --check \
     --specs "$specs/common/message" --source "kafka-clients $version"
