@@ -190,6 +190,41 @@ fn register_broker(registry: &mut Registry, s: &MetricsSnapshot) {
         "Batch bytes returned by fetches from a topic",
         per_topic(|t| t.bytes_out),
     );
+    let damage = [
+        (
+            "topic_damaged_reads",
+            "Reads refused because they met damaged stored data (CRC, header, offsets or a hole)",
+            (|t| t.damage.damaged_reads) as fn(&crate::broker::TopicCounters) -> u64,
+        ),
+        (
+            "topic_damage_found_on_open",
+            "Damaged ranges found when the topic's partitions were opened",
+            |t| t.damage.found_on_open,
+        ),
+        (
+            "topic_recovery_truncations",
+            "Torn or damaged tails cut, and segments removed after them, by crash recovery",
+            |t| t.damage.truncations,
+        ),
+        (
+            "topic_recovery_truncated_bytes",
+            "Bytes crash recovery cut from the topic's partitions",
+            |t| t.damage.truncated_bytes,
+        ),
+        (
+            "topic_skipped_ranges",
+            "Damaged ranges skipped on purpose",
+            |t| t.damage.skipped_ranges,
+        ),
+        (
+            "topic_skipped_offsets",
+            "Offsets inside the damaged ranges skipped on purpose",
+            |t| t.damage.skipped_offsets,
+        ),
+    ];
+    for (name, help, f) in damage {
+        registry.register(name, help, per_topic(f));
+    }
     registry.register(
         "produce_requests",
         "Produce calls received by the broker",

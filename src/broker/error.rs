@@ -153,6 +153,26 @@ pub enum BrokerError {
         #[source]
         source: LogError,
     },
+    /// Stored data of the partition failed its check on a read (CRC,
+    /// header, offsets, or records missing between segments): nothing of
+    /// the range is served until an operator skips it (`logbus verify
+    /// --skip-damaged`). Kafka: `CORRUPT_MESSAGE` (2), not retried.
+    #[error(
+        "{topic}-{partition} is damaged at offsets {first_offset}..{end_offset}; see `logbus verify`"
+    )]
+    Damaged {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The first offset that cannot be read.
+        first_offset: i64,
+        /// One past the last offset that cannot be read.
+        end_offset: i64,
+        /// The log's error: where and what the damage is.
+        #[source]
+        source: LogError,
+    },
     /// An idempotent producer's batch does not follow its last one. Kafka: `OUT_OF_ORDER_SEQUENCE_NUMBER` (45).
     #[error(
         "producer {producer_id}: sequence {received} on {topic}-{partition}, expected {expected}"
@@ -328,6 +348,7 @@ impl BrokerError {
         use BrokerError::*;
         match self {
             OffsetOutOfRange { .. } => 1,
+            Damaged { .. } => 2,
             InvalidRecord { source, .. } => invalid_batch_code(source),
             EmptyProduce { .. } | KeyRequired { .. } => 87,
             UnknownTopic { .. } | UnknownPartition { .. } => 3,
@@ -393,6 +414,13 @@ impl BrokerError {
                 topic: topic.to_owned(),
                 partition,
                 record,
+            },
+            LogError::Damaged { ref range, .. } => BrokerError::Damaged {
+                topic: topic.to_owned(),
+                partition,
+                first_offset: range.first_offset,
+                end_offset: range.end_offset,
+                source,
             },
             LogError::EmptyAppend => BrokerError::EmptyProduce {
                 topic: topic.to_owned(),

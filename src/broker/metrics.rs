@@ -4,6 +4,7 @@
 //! snapshot into Prometheus text.
 
 use super::PartitionLag;
+use crate::log::DamageStats;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -50,6 +51,9 @@ pub struct TopicCounters {
     pub high_watermarks: Vec<i64>,
     /// First readable offset per partition, by partition number.
     pub log_start_offsets: Vec<i64>,
+    /// Damage met, recovery cuts and deliberate skips, summed over the
+    /// topic's partitions since the broker opened them.
+    pub damage: DamageStats,
 }
 
 /// One group's lag, generation and members.
@@ -111,6 +115,12 @@ impl super::Broker {
                             .iter()
                             .map(|p| p.log.log_start_offset())
                             .collect(),
+                        damage: partitions
+                            .iter()
+                            .fold(DamageStats::default(), |mut sum, p| {
+                                sum += p.log.damage_stats();
+                                sum
+                            }),
                     },
                 )
             })

@@ -24,7 +24,7 @@ use super::group::{CommittedOffset, TopicPartition};
 use super::partitioner::partition_for_key;
 use super::{Broker, lock, read};
 use crate::log::CleanupPolicy;
-use crate::log::{Durability, LogConfig};
+use crate::log::{Durability, LogConfig, LogError};
 use crate::record::{BatchBuilder, Compression};
 use bytes::{Buf, BufMut};
 
@@ -149,10 +149,24 @@ impl Broker {
         for p in partitions {
             let mut next = p.log.log_start_offset();
             loop {
-                let r = p
-                    .log
-                    .read(next, 1 << 20)
-                    .map_err(|e| BrokerError::from_log(OFFSETS_TOPIC, p.index, e))?;
+                let r = match p.log.read(next, 1 << 20) {
+                    Err(LogError::Damaged { range, .. }) => {
+                        // Losing some commits must not keep every topic
+                        // down: the damaged range is skipped on purpose
+                        // (logged and counted by the log), and its groups
+                        // start from their reset policy where nothing else
+                        // was committed.
+                        if let Err(e) = p.log.skip_damaged(&range) {
+                            tracing::error!(
+                                partition = p.index,
+                                "could not skip the damaged range of {OFFSETS_TOPIC}: {e}"
+                            );
+                        }
+                        next = range.end_offset.max(next + 1);
+                        continue;
+                    }
+                    r => r.map_err(|e| BrokerError::from_log(OFFSETS_TOPIC, p.index, e))?,
+                };
                 if r.bytes.is_empty() {
                     break;
                 }

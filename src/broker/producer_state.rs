@@ -149,7 +149,15 @@ impl ProducerStates {
     pub fn replay(&mut self, log: &Log, from: i64) -> Result<(), LogError> {
         let mut next = from.max(log.log_start_offset());
         loop {
-            let read = log.read(next, 1 << 20)?;
+            let read = match log.read(next, 1 << 20) {
+                // The log logged and counted it; its reads keep failing
+                // until it is skipped, but the broker still starts.
+                Err(LogError::Damaged { range, .. }) => {
+                    next = range.end_offset.max(next + 1);
+                    continue;
+                }
+                read => read?,
+            };
             if read.bytes.is_empty() {
                 return Ok(());
             }

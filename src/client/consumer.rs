@@ -506,7 +506,9 @@ impl Consumer {
                         let offset = self.start_offset(&tp).await?;
                         self.positions.insert(tp, offset);
                     }
-                    code if code.is_retriable() => {}
+                    // Damaged stored data stays damaged until an operator
+                    // skips it: fail loudly, as Kafka's consumer does.
+                    code if code.is_retriable() && code != ErrorCode::CorruptMessage => {}
                     code => {
                         return Err(ClientError::Broker {
                             api: ApiKey::Fetch,

@@ -40,6 +40,17 @@ pub enum LogError {
         #[source]
         source: RecordError,
     },
+    /// Stored data failed its check on a read (a batch's header, offsets or
+    /// CRC, or a hole where records are missing): nothing of the range is
+    /// served. It stays so until the range is skipped on purpose
+    /// ([`crate::log::Log::skip_damaged`], `logbus verify --skip-damaged`).
+    #[error("log {dir} is damaged at {range}")]
+    Damaged {
+        /// The log's directory (the partition).
+        dir: PathBuf,
+        /// The offsets that cannot be read, and where and what the damage is.
+        range: Box<crate::log::DamagedRange>,
+    },
     /// An append carried no batch at all.
     #[error("append carried no record batch")]
     EmptyAppend,

@@ -169,6 +169,16 @@ impl OffsetIndex {
         .map_or(0, |i| self.entry(i).1)
     }
 
+    /// The entry at or below `offset`: the base offset of the batch at its
+    /// position, and the position; `None` before the first entry.
+    pub fn lookup_entry(&self, offset: i64) -> Option<(i64, u64)> {
+        let base = self.base_offset;
+        floor_entry(self.entries.bytes(), OFFSET_ENTRY_LEN, offset, |e| {
+            base + i64::from(u32_at(e, OFFSET_ENTRY_RELATIVE))
+        })
+        .map(|i| self.entry(i))
+    }
+
     /// Whether the entries grow in both columns and stay inside a log of `log_size` bytes.
     pub fn is_sane(&self, log_size: u64) -> bool {
         let mut last: Option<(i64, u64)> = None;

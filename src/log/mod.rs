@@ -16,8 +16,11 @@
 mod checkpoint;
 pub mod cleaner;
 mod config;
+mod damage;
 mod error;
 mod index;
+mod open;
+mod read;
 mod segment;
 pub mod storage;
 
@@ -27,14 +30,15 @@ pub use checkpoint::{
 };
 pub use cleaner::{Cleanable, Cleaner, CleanerConfig, CleanerStats};
 pub use config::{CleanupPolicy, Durability, LogConfig};
+pub use damage::{DamageKind, DamageStats, DamagedRange, SKIPPED_RANGES_FILE};
 pub use error::LogError;
 pub use segment::{INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, file_stem, parse_stem};
 
 use crate::clock::Clock;
-use crate::record::{self, BatchHeader, RecordBatch, header};
+use crate::record::{self, BatchHeader, header};
 use bytes::Bytes;
 use error::IoContext;
-use segment::{Segment, SegmentFiles, read_batches};
+use segment::{Segment, SegmentFiles};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use storage::{DirLock, Storage};
@@ -129,6 +133,14 @@ struct Inner {
     rolls: u64,
     rolls_synced: u64,
     poisoned: bool,
+    /// Damaged ranges known (found on open, or met by reads) and not yet
+    /// skipped: reads of them fail.
+    damaged: Vec<damage::DamagedRange>,
+    /// Ranges skipped on purpose (the `skipped-ranges` file).
+    skipped: Vec<(i64, i64)>,
+    /// Whether a cleaner checkpoint existed at open: the log was compacted
+    /// once, so its sealed segments may hold gaps.
+    cleaned_ever: bool,
 }
 
 impl Inner {
@@ -192,6 +204,8 @@ pub struct Log {
     cleaner: Mutex<Option<CleanerStats>>,
     synced: Condvar,
     open_kind: OpenKind,
+    /// Damage met and recovery cuts made since open.
+    damage: damage::DamageCounters,
 }
 
 impl std::fmt::Debug for Log {
@@ -209,177 +223,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Log {
-    /// Opens the log in `dir`, creating it if it does not exist. After a
-    /// clean shutdown nothing is scanned; otherwise every segment from the
-    /// recovery point on is scanned, CRCs verified, a torn or corrupt tail
-    /// truncated and the indexes rebuilt.
-    ///
-    /// # Errors
-    /// Any I/O error of the storage.
-    pub fn open(
-        storage: Arc<dyn Storage>,
-        dir: impl Into<PathBuf>,
-        config: LogConfig,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Log, LogError> {
-        let dir = dir.into();
-        storage
-            .create_dir_all(&dir)
-            .context("create log directory", &dir)?;
-        let mut names = storage.list_dir(&dir).context("list log directory", &dir)?;
-        // A cleaning round a crash interrupted is finished or discarded first.
-        if cleaner::recover_swaps(&*storage, &dir, &names)? {
-            names = storage.list_dir(&dir).context("list log directory", &dir)?;
-        }
-        for name in names
-            .iter()
-            .filter(|n| n.ends_with(checkpoint::TEMP_SUFFIX))
-        {
-            let path = dir.join(name);
-            storage
-                .remove_file(&path)
-                .context("remove temp file", &path)?;
-        }
-        // A checkpoint that fails its CRC is ignored: a full scan is always safe.
-        let checkpoint = match Checkpoint::read(&*storage, &dir) {
-            Err(LogError::CorruptCheckpoint { .. }) => None,
-            other => other?,
-        };
-        let clean = names.iter().any(|n| n == CLEAN_SHUTDOWN_FILE);
-        if clean {
-            // Remove the marker durably before anything is written, so a crash
-            // from now on is never mistaken for a clean shutdown.
-            let marker = dir.join(CLEAN_SHUTDOWN_FILE);
-            storage
-                .remove_file(&marker)
-                .context("remove clean-shutdown marker", &marker)?;
-            storage.sync_dir(&dir).context("sync log directory", &dir)?;
-        }
-        let recovery_point = checkpoint.map_or(0, |c| c.recovery_point);
-        let mut bases: Vec<i64> = names
-            .iter()
-            .filter_map(|n| parse_stem(n, LOG_SUFFIX))
-            .collect();
-        bases.sort_unstable();
-
-        let interval = config.index_interval_bytes;
-        let mut segments: Vec<Segment> = Vec::with_capacity(bases.len().max(1));
-        let mut scanned = 0;
-        let mut truncated = false;
-        for (i, &base) in bases.iter().enumerate() {
-            let below_recovery_point = bases.get(i + 1).is_some_and(|&next| next <= recovery_point);
-            if truncated {
-                // Everything after a corrupt batch goes: offsets must stay contiguous in time.
-                for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-                    let path = segment::segment_path(&dir, base, suffix);
-                    let _ = storage.remove_file(&path);
-                }
-                continue;
-            }
-            // Only sealed segments may hold the gaps compaction leaves.
-            let allow_gaps = i + 1 < bases.len();
-            let segment = if clean || below_recovery_point {
-                Segment::open_trusted(&*storage, &dir, base, interval, allow_gaps)?
-            } else {
-                let (segment, cut) =
-                    Segment::open_recovering(&*storage, &dir, base, interval, allow_gaps)?;
-                scanned += 1;
-                // Rolls do not fsync, and the cleaner never touches a segment
-                // above the recovery point, so a scanned segment that ends
-                // short of its successor's base lost its tail in the crash:
-                // what follows is not contiguous and goes too.
-                // Without a checkpoint (lost, or damaged) nothing is known of
-                // what was cleaned: gaps are accepted, as they always were.
-                let short = checkpoint.is_some()
-                    && bases
-                        .get(i + 1)
-                        .is_some_and(|&next| segment.next_offset != next);
-                truncated |= cut || short;
-                segment
-            };
-            if segments
-                .last()
-                .is_some_and(|prev| segment.base_offset < prev.next_offset)
-            {
-                // A segment overlapping its predecessor cannot be trusted.
-                truncated = true;
-                segment.delete(&*storage)?;
-                continue;
-            }
-            segments.push(segment);
-        }
-        if truncated {
-            storage.sync_dir(&dir).context("sync log directory", &dir)?;
-        }
-        let kind = match (bases.is_empty(), clean) {
-            (true, _) => OpenKind::New,
-            (false, true) => OpenKind::Clean,
-            (false, false) => OpenKind::Recovered {
-                segments_scanned: scanned,
-                truncated,
-            },
-        };
-        let start_hint = checkpoint.map_or(0, |c| c.log_start_offset);
-        if segments.is_empty() {
-            segments.push(Segment::create(&*storage, &dir, start_hint.max(0))?);
-            storage.sync_dir(&dir).context("sync log directory", &dir)?;
-        }
-        let count = segments.len();
-        for segment in &mut segments[..count - 1] {
-            segment.sealed = true;
-            segment.map_indexes()?;
-        }
-        let first_base = segments[0].base_offset;
-        let log_end = segments[count - 1].next_offset;
-        let log_start_offset = start_hint.max(first_base).min(log_end);
-        let mut recovery_point = recovery_point.min(log_end);
-        if checkpoint.is_none() {
-            // A new log, or one whose checkpoint was lost: make what is
-            // there durable and record it, so from now on every segment
-            // above the recovery point is one the cleaner never touched.
-            for segment in &segments {
-                segment.sync_all()?;
-            }
-            Checkpoint {
-                recovery_point: log_end,
-                log_start_offset,
-            }
-            .write(&*storage, &dir)?;
-            recovery_point = log_end;
-        }
-        let first_dirty = CleanerCheckpoint::read(&*storage, &dir)?
-            .map_or(0, |c| c.first_dirty)
-            .clamp(log_start_offset, log_end);
-        let inner = Inner {
-            config,
-            segments,
-            log_start_offset,
-            recovery_point,
-            first_dirty,
-            tombstones_due: None,
-            written: 0,
-            truncations: 0,
-            rolls: 0,
-            rolls_synced: 0,
-            poisoned: false,
-        };
-        Ok(Log {
-            dir,
-            storage,
-            clock,
-            inner: Mutex::new(inner),
-            sync: Mutex::new(SyncState {
-                synced: 0,
-                syncing: false,
-                failed: false,
-            }),
-            synced: Condvar::new(),
-            cleaning: Mutex::new(()),
-            cleaner: Mutex::new(None),
-            open_kind: kind,
-        })
-    }
-
     /// The log's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -716,127 +559,6 @@ impl Log {
     pub fn flush(&self) -> Result<(), LogError> {
         let seq = lock(&self.inner).written;
         self.wait_durable(seq)
-    }
-
-    /// Reads whole batches starting with the one that holds `offset`: at
-    /// least one batch even if it is larger than `max_bytes`, then more while
-    /// they fit. Reading at the log end returns no bytes.
-    ///
-    /// # Errors
-    /// [`LogError::OffsetOutOfRange`] outside `[log_start_offset, log_end_offset]`,
-    /// or an I/O error.
-    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, LogError> {
-        let mut from = offset;
-        loop {
-            let (file, position, end, log_start_offset, log_end_offset, path, segment_next) = {
-                let inner = lock(&self.inner);
-                let (log_start_offset, log_end_offset) =
-                    (inner.log_start_offset, inner.log_end_offset());
-                if offset < log_start_offset || offset > log_end_offset {
-                    return Err(LogError::OffsetOutOfRange {
-                        offset,
-                        log_start_offset,
-                        log_end_offset,
-                    });
-                }
-                if from >= log_end_offset {
-                    return Ok(ReadResult {
-                        bytes: Bytes::new(),
-                        log_start_offset,
-                        log_end_offset,
-                    });
-                }
-                let at = inner.segment_for(from);
-                let segment = &inner.segments[at];
-                // Where to go on if the segment holds nothing at or after
-                // `from` (compaction leaves gaps): the next segment's base.
-                let next_base = inner
-                    .segments
-                    .get(at + 1)
-                    .map_or(log_end_offset, |s| s.base_offset);
-                (
-                    Arc::clone(&segment.log),
-                    segment.index.lookup(from),
-                    segment.size,
-                    log_start_offset,
-                    log_end_offset,
-                    segment.path(LOG_SUFFIX),
-                    next_base,
-                )
-            };
-            let mut scanner = segment::HeaderScanner::new(&*file, position, end);
-            while let Some((pos, h)) = scanner.next().context("scan segment", &path)? {
-                if h.last_offset() >= from {
-                    let bytes = read_batches(&*file, pos, end, h.total_len(), max_bytes)
-                        .context("read segment", &path)?;
-                    return Ok(ReadResult {
-                        bytes,
-                        log_start_offset,
-                        log_end_offset,
-                    });
-                }
-            }
-            // Nothing at or after `from` in that segment (a gap): go on with the next one.
-            from = segment_next.max(from + 1);
-        }
-    }
-
-    /// The offset of the first record whose timestamp is ≥ `timestamp`
-    /// (what Kafka's ListOffsets answers), or `None` if there is none.
-    ///
-    /// # Errors
-    /// An I/O error, or a record error if a stored batch cannot be decoded.
-    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>, LogError> {
-        Ok(self
-            .offset_and_timestamp_for(timestamp)?
-            .map(|(offset, _)| offset))
-    }
-
-    /// As [`Log::offset_for_timestamp`], with that record's timestamp (the
-    /// batch's for log-append-time batches), as Kafka's ListOffsets answers.
-    ///
-    /// # Errors
-    /// An I/O error, or a record error if a stored batch cannot be decoded.
-    pub fn offset_and_timestamp_for(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
-        let inner = lock(&self.inner);
-        let log_start = inner.log_start_offset;
-        for segment in inner
-            .segments
-            .iter()
-            .filter(|s| s.max_timestamp >= timestamp && s.next_offset > log_start)
-        {
-            let path = segment.path(LOG_SUFFIX);
-            let from = segment.timestamp_scan_start(timestamp);
-            let mut scanner = segment::HeaderScanner::new(&*segment.log, from, segment.size);
-            // Timestamps need not grow from batch to batch: check each candidate.
-            while let Some((pos, h)) = scanner.next().context("scan segment", &path)? {
-                if h.max_timestamp < timestamp || h.last_offset() < log_start {
-                    continue;
-                }
-                let bytes = read_batches(&*segment.log, pos, segment.size, h.total_len(), 0)
-                    .context("read segment", &path)?;
-                let invalid = |source| LogError::InvalidBatch {
-                    position: pos as usize,
-                    source,
-                };
-                let records = RecordBatch::new(bytes)
-                    .map_err(invalid)?
-                    .records()
-                    .map_err(invalid)?;
-                let hit = records.iter().find(|r| {
-                    r.offset >= log_start && (h.is_log_append_time() || r.timestamp >= timestamp)
-                });
-                if let Some(r) = hit {
-                    let ts = if h.is_log_append_time() {
-                        h.max_timestamp
-                    } else {
-                        r.timestamp
-                    };
-                    return Ok(Some((r.offset, ts)));
-                }
-            }
-        }
-        Ok(None)
     }
 
     /// Deletes the oldest sealed segments that `retention_ms` or

@@ -1,9 +1,10 @@
 //! One segment of a partition's log: the `.log` file of whole batches and its
-//! two sparse indexes, named by the 20-digit base offset (design §3).
+//! two sparse indexes, named by the 20-digit base offset.
 //!
 //! A segment knows how to append, locate and scan batches, and how to
 //! recover itself by CRC; it knows nothing of the other segments.
 
+use super::damage::{DamageKind, check_header, crc_damage};
 use super::error::{IoContext, LogError};
 use super::index::{self, Entries, OffsetIndex, TimeIndex};
 use super::storage::{OpenMode, Storage, StorageFile};
@@ -67,6 +68,9 @@ pub(crate) struct Segment {
     /// Appended to every file name: empty, or the cleaner's temporary
     /// suffix while a cleaned segment is being written and swapped in.
     tail: &'static str,
+    /// Damage an open found and was not allowed to cut (a sealed, durable
+    /// segment): where, and what. The segment's offsets end before it.
+    pub damage: Option<(u64, DamageKind)>,
 }
 
 /// A segment's three files (`.log`, `.index`, `.timeindex`), detached from
@@ -88,7 +92,15 @@ impl SegmentFiles {
 /// What a scan of a segment's bytes found.
 struct Scan {
     valid_end: u64,
-    torn: bool,
+    /// Why the scan stopped before the file's end, if it did.
+    torn: Option<DamageKind>,
+}
+
+/// What a rebuild of a segment from its `.log` found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Cut {
+    /// Bytes cut from the file's end (torn or damaged).
+    pub bytes: u64,
 }
 
 impl Segment {
@@ -168,6 +180,7 @@ impl Segment {
             rolling_base: None,
             sealed: false,
             tail: "",
+            damage: None,
         }
     }
 
@@ -221,14 +234,17 @@ impl Segment {
 
     /// Opens a segment written by a clean shutdown or below the recovery
     /// point: the indexes are trusted if they look sane, else rebuilt
-    /// (`allow_gaps` as for [`Segment::open_recovering`]).
+    /// (`allow_gaps` as for [`Segment::open_recovering`]). Damage the
+    /// rebuild meets is cut only with `may_cut` (the active segment);
+    /// otherwise it is kept in [`Segment::damage`], bytes untouched.
     pub fn open_trusted(
         storage: &dyn Storage,
         dir: &Path,
         base_offset: i64,
         interval: u64,
         allow_gaps: bool,
-    ) -> Result<Segment, LogError> {
+        may_cut: bool,
+    ) -> Result<(Segment, Cut), LogError> {
         let mut segment = Segment::open_files(storage, dir, base_offset)?;
         segment.index = OffsetIndex::new(
             base_offset,
@@ -242,8 +258,8 @@ impl Segment {
             )?),
         );
         if !segment.index.is_sane(segment.size) {
-            segment.rebuild(interval, allow_gaps)?;
-            return Ok(segment);
+            let cut = segment.rebuild(interval, allow_gaps, may_cut)?;
+            return Ok((segment, cut));
         }
         // Walk the batches after the last index entry to learn where the segment ends.
         let from = match segment.index.len() {
@@ -264,8 +280,8 @@ impl Segment {
                 .is_sane(last.map_or(base_offset, |h| h.next_offset()))
         {
             // The files disagree with each other: trust nothing and rebuild.
-            segment.rebuild(interval, allow_gaps)?;
-            return Ok(segment);
+            let cut = segment.rebuild(interval, allow_gaps, may_cut)?;
+            return Ok((segment, cut));
         }
         segment.next_offset = last.map_or(base_offset, |h| h.next_offset());
         if let Some((ts, offset)) = segment.time_index.last() {
@@ -273,7 +289,7 @@ impl Segment {
             segment.offset_of_max_timestamp = offset;
         }
         segment.rolling_base = segment.first_batch_timestamp()?;
-        Ok(segment)
+        Ok((segment, Cut::default()))
     }
 
     /// Opens a segment that may hold a torn or corrupt tail: scans every
@@ -291,14 +307,16 @@ impl Segment {
         base_offset: i64,
         interval: u64,
         allow_gaps: bool,
-    ) -> Result<(Segment, bool), LogError> {
+    ) -> Result<(Segment, Cut), LogError> {
         let mut segment = Segment::open_files(storage, dir, base_offset)?;
-        let cut = segment.rebuild(interval, allow_gaps)?;
+        let cut = segment.rebuild(interval, allow_gaps, true)?;
         Ok((segment, cut))
     }
 
-    /// Rescans the whole `.log`, truncating a bad tail, and rewrites both indexes.
-    fn rebuild(&mut self, interval: u64, allow_gaps: bool) -> Result<bool, LogError> {
+    /// Rescans the whole `.log`, truncating a bad tail (only with `may_cut`;
+    /// else the bytes stay and [`Segment::damage`] says where the good
+    /// batches end), and rewrites both indexes.
+    fn rebuild(&mut self, interval: u64, allow_gaps: bool, may_cut: bool) -> Result<Cut, LogError> {
         let log_path = self.path(LOG_SUFFIX);
         let file_len = self.log.len().context("stat segment", &log_path)?;
         self.index = OffsetIndex::new(self.base_offset, Entries::Owned(Vec::new()));
@@ -311,17 +329,29 @@ impl Segment {
         let scan = self
             .scan_verified(file_len, interval, allow_gaps)
             .context("scan segment", &log_path)?;
-        let cut = scan.torn || scan.valid_end != file_len;
-        if cut {
-            self.log
-                .set_len(scan.valid_end)
-                .context("truncate torn tail", &log_path)?;
-            self.log
-                .sync_data()
-                .context("sync truncated segment", &log_path)?;
+        let mut cut = Cut::default();
+        self.damage = None;
+        if scan.valid_end != file_len {
+            if may_cut {
+                self.log
+                    .set_len(scan.valid_end)
+                    .context("truncate torn tail", &log_path)?;
+                self.log
+                    .sync_data()
+                    .context("sync truncated segment", &log_path)?;
+                cut.bytes = file_len - scan.valid_end;
+            } else {
+                let kind = scan.torn.unwrap_or(DamageKind::BadHeader { reason: None });
+                self.damage = Some((scan.valid_end, kind));
+            }
         }
         self.size = scan.valid_end;
         self.write_indexes()?;
+        if self.damage.is_some() {
+            // Appends never come here (a damaged segment is sealed); reads
+            // meet the damage after the last good batch and fail there.
+            self.size = file_len;
+        }
         self.rolling_base = self.first_batch_timestamp()?;
         Ok(cut)
     }
@@ -335,10 +365,10 @@ impl Segment {
         interval: u64,
         allow_gaps: bool,
     ) -> std::io::Result<Scan> {
-        let torn = |pos| {
+        let torn = |pos, kind| {
             Ok(Scan {
                 valid_end: pos,
-                torn: true,
+                torn: Some(kind),
             })
         };
         let mut buf: Vec<u8> = Vec::new();
@@ -347,15 +377,14 @@ impl Segment {
         while pos < file_len {
             let rel = (pos - chunk_start) as usize;
             let header = if rel + HEADER_LEN <= buf.len() {
-                match BatchHeader::parse(&buf[rel..]) {
-                    Ok(Some(h)) => Some(h),
-                    _ => return torn(pos),
+                match check_header(&buf[rel..], file_len - pos) {
+                    Ok(h) => Some(h),
+                    Err(kind) => return torn(pos, kind),
                 }
             } else {
                 None
             };
             let need = match header {
-                Some(h) if h.total_len() as u64 > file_len - pos => return torn(pos),
                 Some(h) if rel + h.total_len() > buf.len() => h.total_len(),
                 Some(h) => {
                     let batch = &buf[rel..rel + h.total_len()];
@@ -371,15 +400,22 @@ impl Segment {
                     let in_order = follows
                         && h.last_offset_delta >= 0
                         && h.last_offset() - self.base_offset <= i64::from(u32::MAX);
-                    if !in_order || header::verify_crc(batch).is_err() {
-                        return torn(pos);
+                    if !in_order {
+                        let expected = self.next_offset;
+                        let found = h.base_offset;
+                        return torn(pos, DamageKind::OffsetOrder { expected, found });
+                    }
+                    if let Err(e) = header::verify_crc(batch) {
+                        return torn(pos, crc_damage(e));
                     }
                     self.note_batch(&h, pos, interval);
                     pos += h.total_len() as u64;
                     self.size = pos;
                     continue;
                 }
-                None if file_len - pos < HEADER_LEN as u64 => return torn(pos),
+                None if file_len - pos < HEADER_LEN as u64 => {
+                    return torn(pos, DamageKind::BadHeader { reason: None });
+                }
                 None => HEADER_LEN,
             };
             // Refill from `pos`; the allocation is bounded by the file's size.
@@ -390,7 +426,7 @@ impl Segment {
         }
         Ok(Scan {
             valid_end: pos,
-            torn: false,
+            torn: None,
         })
     }
 
@@ -573,14 +609,6 @@ impl Segment {
         Ok(None)
     }
 
-    /// Where a scan for the first batch with a timestamp ≥ `timestamp` may
-    /// start: every batch before it has only smaller timestamps.
-    pub fn timestamp_scan_start(&self, timestamp: i64) -> u64 {
-        self.time_index
-            .lookup(timestamp.saturating_sub(1))
-            .map_or(0, |offset| self.index.lookup(offset))
-    }
-
     /// Removes every batch whose last offset is ≥ `offset`, making the
     /// segment active again. Returns false when nothing was at or after it.
     pub fn truncate_to(&mut self, offset: i64, interval: u64) -> Result<bool, LogError> {
@@ -594,9 +622,30 @@ impl Segment {
         let path = self.path(LOG_SUFFIX);
         self.log.set_len(pos).context("truncate segment", &path)?;
         // The truncated segment becomes the active one: no gaps allowed.
-        self.rebuild(interval, false)?;
+        self.rebuild(interval, false, true)?;
         self.sync_all()?;
         Ok(true)
+    }
+
+    /// Cuts the segment's `.log` at byte `position` (a damaged batch
+    /// skipped on purpose) and rebuilds its indexes; a sealed segment
+    /// stays sealed, with a gap at its end.
+    pub fn cut_at(&mut self, position: u64, interval: u64) -> Result<(), LogError> {
+        let sealed = self.sealed;
+        // Drop the maps before the files shrink under them.
+        self.index.make_owned();
+        self.time_index.make_owned();
+        self.sealed = false;
+        let path = self.path(LOG_SUFFIX);
+        self.log.set_len(position).context("cut segment", &path)?;
+        self.rebuild(interval, true, true)?;
+        self.sync_all()?;
+        if sealed {
+            self.finish_time_index()?;
+            self.sync_all()?;
+            self.map_indexes()?;
+        }
+        Ok(())
     }
 
     /// Deletes the segment's three files.
@@ -665,6 +714,7 @@ pub(crate) struct HeaderScanner<'a> {
     buf_start: u64,
     pos: u64,
     end: u64,
+    damage: Option<(u64, DamageKind)>,
 }
 
 impl<'a> HeaderScanner<'a> {
@@ -676,6 +726,7 @@ impl<'a> HeaderScanner<'a> {
             buf_start: from,
             pos: from,
             end,
+            damage: None,
         }
     }
 
@@ -690,7 +741,11 @@ impl<'a> HeaderScanner<'a> {
     /// # Errors
     /// Any I/O error.
     pub fn next(&mut self) -> std::io::Result<Option<(u64, BatchHeader)>> {
-        if self.end.saturating_sub(self.pos) < HEADER_LEN as u64 {
+        if self.pos >= self.end {
+            return Ok(None);
+        }
+        if self.end - self.pos < HEADER_LEN as u64 {
+            self.damage = Some((self.pos, DamageKind::BadHeader { reason: None }));
             return Ok(None);
         }
         let offset = (self.pos - self.buf_start) as usize;
@@ -701,13 +756,22 @@ impl<'a> HeaderScanner<'a> {
             self.buf_start = self.pos;
             return self.next();
         }
-        match BatchHeader::parse(&self.buf[offset..]) {
-            Ok(Some(h)) if self.pos + h.total_len() as u64 <= self.end => {
+        match check_header(&self.buf[offset..], self.end - self.pos) {
+            Ok(h) => {
                 let at = self.pos;
                 self.pos += h.total_len() as u64;
                 Ok(Some((at, h)))
             }
-            _ => Ok(None),
+            Err(kind) => {
+                self.damage = Some((self.pos, kind));
+                Ok(None)
+            }
         }
+    }
+
+    /// Why the last [`HeaderScanner::next`] returned `None` before the end:
+    /// the position and what is wrong there (`None` at the end proper).
+    pub fn damage(&self) -> Option<&(u64, DamageKind)> {
+        self.damage.as_ref()
     }
 }

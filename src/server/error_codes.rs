@@ -45,10 +45,11 @@ fn variant(e: &BrokerError) -> usize {
         Closed => 28,
         TaskFailed { .. } => 29,
         TopicConfigRefused { .. } => 30,
+        Damaged { .. } => 31,
     }
 }
 
-const VARIANTS: usize = 31;
+const VARIANTS: usize = 32;
 
 fn io_error() -> io::Error {
     io::Error::other("disk on fire")
@@ -188,6 +189,13 @@ async fn every_broker_error() -> Vec<BrokerError> {
         },
         BrokerError::Closed,
         BrokerError::TaskFailed { source: join_error },
+        BrokerError::Damaged {
+            topic: t(),
+            partition: 0,
+            first_offset: 5,
+            end_offset: 70,
+            source: log_error(),
+        },
     ]
 }
 

@@ -1,7 +1,7 @@
 //! The `logbus` command line: a thin shell over the library. `serve` runs
 //! the broker with its native TCP and admin HTTP faces; the other commands
 //! are clients of a running broker (`--server`, default `127.0.0.1:7171`),
-//! except `dump`, which reads a partition directory directly.
+//! except `dump` and `verify`, which read data directories directly.
 //!
 //! Errors print one line to stderr and exit 1. A closed stdout (`| head`)
 //! ends the command quietly with exit status 1. `produce` and `consume`
@@ -23,6 +23,7 @@ mod serve;
 mod time;
 mod topics;
 mod values;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -68,12 +69,17 @@ enum Command {
         /// A partition directory (`DATA/TOPIC-PARTITION`).
         dir: PathBuf,
     },
+    /// Check every batch (CRC, header, offsets) and segment of a stopped
+    /// broker's data directory; exit non-zero on damage. `--skip-damaged`
+    /// gives damaged ranges up on purpose.
+    Verify(verify::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Dump { dir } => dump::dump(&dir),
+        Command::Verify(args) => verify::run(&args),
         Command::Serve(args) => serve::run(args, cli.workers),
         other => runtime(cli.workers).and_then(|rt| {
             rt.block_on(async {
@@ -83,7 +89,9 @@ fn main() {
                     Command::Consume(args) => consume::run(args).await,
                     Command::Groups(cmd) => groups::run(cmd).await,
                     Command::Bench(args) => bench::run(args).await,
-                    Command::Dump { .. } | Command::Serve(_) => unreachable!("handled above"),
+                    Command::Dump { .. } | Command::Serve(_) | Command::Verify(_) => {
+                        unreachable!("handled above")
+                    }
                 }
             })
         }),

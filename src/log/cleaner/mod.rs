@@ -56,6 +56,7 @@ pub use throttle::Throttler;
 pub(crate) use swap::recover as recover_swaps;
 
 use super::checkpoint::CleanerCheckpoint;
+use super::damage::{BatchCheck, DamageKind, DamagedRange, check_header, crc_damage};
 use super::error::LogError;
 use super::segment::{LOG_SUFFIX, Segment};
 use super::storage::StorageFile;
@@ -145,6 +146,8 @@ pub struct CleanerStats {
 #[derive(Debug, Clone)]
 struct SegmentView {
     base: i64,
+    /// The next segment's base: offsets in this one stay below it.
+    next_base: i64,
     next_offset: i64,
     size: u64,
     log: Arc<dyn StorageFile>,
@@ -237,7 +240,8 @@ fn cleanable_locked(inner: &Inner, now: i64) -> Result<Cleanable, LogError> {
     })
 }
 
-/// Reads whole batches of one segment file in large chunks, verifying CRCs.
+/// Reads whole batches of one segment file in large chunks, verifying
+/// headers, offsets and CRCs: damage is [`LogError::Damaged`].
 struct BatchReader<'a> {
     file: &'a dyn StorageFile,
     path: &'a PathBuf,
@@ -247,6 +251,8 @@ struct BatchReader<'a> {
     buf_start: u64,
     chunk: usize,
     current: std::ops::Range<usize>,
+    check: BatchCheck,
+    next_base: i64,
 }
 
 impl<'a> BatchReader<'a> {
@@ -262,14 +268,23 @@ impl<'a> BatchReader<'a> {
             buf_start: 0,
             chunk: chunk.max(HEADER_LEN),
             current: 0..0,
+            // Cleaned segments may hold gaps; offsets still never go back.
+            check: BatchCheck::new(segment.base, None, true, segment.next_base),
+            next_base: segment.next_base,
         }
     }
 
-    fn corrupt(&self, position: u64, source: RecordError) -> LogError {
-        LogError::CorruptBatch {
-            path: self.path.clone(),
-            position,
-            source,
+    fn damaged(&self, position: u64, kind: DamageKind) -> LogError {
+        let first_offset = self.check.expected;
+        LogError::Damaged {
+            dir: self.path.parent().map(PathBuf::from).unwrap_or_default(),
+            range: Box::new(DamagedRange {
+                first_offset,
+                end_offset: self.next_base.max(first_offset + 1),
+                segment: self.path.clone(),
+                position,
+                kind,
+            }),
         }
     }
 
@@ -298,36 +313,16 @@ impl<'a> BatchReader<'a> {
             return Ok(None);
         }
         let pos = self.pos;
-        if self.end - pos < HEADER_LEN as u64 {
-            return Err(self.corrupt(
-                pos,
-                RecordError::Truncated {
-                    needed: HEADER_LEN,
-                    available: (self.end - pos) as usize,
-                },
-            ));
-        }
-        let at = self.fill(HEADER_LEN)?;
-        let h = match BatchHeader::parse(&self.buf[at..]) {
-            Ok(Some(h)) => h,
-            Ok(None) => unreachable!("a whole header is buffered"),
-            Err(e) => return Err(self.corrupt(pos, e)),
-        };
+        let available = self.end - pos;
+        let at = self.fill(HEADER_LEN.min(available as usize))?;
+        let h = check_header(&self.buf[at..], available).map_err(|k| self.damaged(pos, k))?;
         let len = h.total_len();
-        if len as u64 > self.end - pos {
-            return Err(self.corrupt(
-                pos,
-                RecordError::Truncated {
-                    needed: len,
-                    available: (self.end - pos) as usize,
-                },
-            ));
-        }
         let at = self.fill(len)?;
         // Re-encoding a corrupt record would give it a valid CRC: check first.
-        if let Err(e) = verify_crc(&self.buf[at..at + len]) {
-            return Err(self.corrupt(pos, e));
-        }
+        let mut check = self.check;
+        check.offsets(&h).map_err(|k| self.damaged(pos, k))?;
+        verify_crc(&self.buf[at..at + len]).map_err(|e| self.damaged(pos, crc_damage(e)))?;
+        self.check = check;
         self.current = at..at + len;
         self.pos += len as u64;
         Ok(Some((pos, h)))
@@ -532,7 +527,8 @@ impl Log {
         };
         let mut map = OffsetMap::new(config.max_map_entries);
         let mut buf = Vec::new();
-        let Some(end) = self.build_map(&plan, config, &mut map, &mut buf, &mut stats, pace)? else {
+        let mapped = self.build_map(&plan, config, &mut map, &mut buf, &mut stats, pace);
+        let Some(end) = mapped.map_err(|e| self.reported(e))? else {
             return Ok(None);
         };
         stats.end_offset = end;
@@ -548,7 +544,9 @@ impl Log {
         let count = plan.sealed.iter().take_while(|s| s.base < end).count();
         for range in group(&plan.sealed, count, plan.segment_bytes) {
             let group = &plan.sealed[range];
-            match self.clean_group(&plan, group, &rules, config, &mut buf, &mut stats, pace)? {
+            let cleaned =
+                self.clean_group(&plan, group, &rules, config, &mut buf, &mut stats, pace);
+            match cleaned.map_err(|e| self.reported(e))? {
                 ControlFlow::Continue(()) => {}
                 ControlFlow::Break(()) => return Ok(None),
             }
@@ -581,10 +579,13 @@ impl Log {
         if !(c.dirty_bytes > 0 && (ratio_reached || c.overdue) || tombstones_due) {
             return Ok(None);
         }
-        let sealed = inner.segments[..inner.segments.len() - 1]
-            .iter()
-            .map(|s| SegmentView {
+        let sealed = inner
+            .segments
+            .windows(2)
+            .map(|pair| (&pair[0], pair[1].base_offset))
+            .map(|(s, next_base)| SegmentView {
                 base: s.base_offset,
+                next_base,
                 next_offset: s.next_offset,
                 size: s.size,
                 log: Arc::clone(&s.log),
