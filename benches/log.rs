@@ -350,6 +350,17 @@ fn references(c: &mut Criterion) {
     });
     let chunk = vec![0u8; 1 << 20];
     group.throughput(Throughput::Bytes(chunk.len() as u64));
+    // What a read pays to verify a fetched 1 MiB of batches (CRC-32C).
+    group.bench_function("crc32c_1MiB", |b| {
+        b.iter(|| black_box(crc32c::crc32c(black_box(&chunk))));
+    });
+    group.bench_function("memcpy_1MiB", |b| {
+        let mut dst = vec![0u8; chunk.len()];
+        b.iter(|| {
+            dst.copy_from_slice(black_box(&chunk));
+            black_box(&dst);
+        });
+    });
     group.bench_function("page_cache_write_1MiB", |b| {
         use std::io::Write;
         let dir = bench_dir();

@@ -250,6 +250,15 @@ fn register_broker(registry: &mut Registry, s: &MetricsSnapshot) {
         "Idempotent retries answered without appending",
         counter(s.duplicate_batches),
     );
+    if let Some(bytes) = s.storage_memory_bytes {
+        let gauge = Gauge::<i64>::default();
+        gauge.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        registry.register(
+            "storage_memory_bytes",
+            "Bytes of memory the in-memory storage holds (absent on disk)",
+            gauge,
+        );
+    }
     registry.register(
         "group_rebalances",
         "Rebalances of all consumer groups since the broker opened",

@@ -68,7 +68,10 @@ impl TopicConfig {
 pub enum StorageConfig {
     /// A directory on the file system.
     Dir(PathBuf),
-    /// A fresh in-memory store, lost when the broker is dropped.
+    /// A fresh in-memory store, lost when the broker is dropped: each
+    /// byte is kept once ([`MemoryStorage::plain`], no crash simulation),
+    /// bounded only by the topics' retention (`retention.bytes`,
+    /// `retention.ms`) and 4 GiB a segment file.
     Memory,
     /// An injected backend (tests crash a shared [`MemoryStorage`] this way).
     Custom {
@@ -84,7 +87,7 @@ impl StorageConfig {
     pub(crate) fn resolve(&self) -> (Arc<dyn Storage>, PathBuf) {
         match self {
             StorageConfig::Dir(dir) => (Arc::new(FileStorage::new()), dir.clone()),
-            StorageConfig::Memory => (Arc::new(MemoryStorage::new()), PathBuf::from("/logbus")),
+            StorageConfig::Memory => (Arc::new(MemoryStorage::plain()), PathBuf::from("/logbus")),
             StorageConfig::Custom { storage, dir } => (Arc::clone(storage), dir.clone()),
         }
     }

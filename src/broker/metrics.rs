@@ -86,6 +86,8 @@ pub struct MetricsSnapshot {
     pub duplicate_batches: u64,
     /// Rebalances of all groups since the broker opened.
     pub rebalances: u64,
+    /// Bytes of memory an in-memory broker's storage holds (`None` on disk).
+    pub storage_memory_bytes: Option<u64>,
     /// Per topic.
     pub topics: BTreeMap<String, TopicCounters>,
     /// Per group.
@@ -132,6 +134,7 @@ impl super::Broker {
             fetch_errors: get(&m.fetch_errors),
             duplicate_batches: get(&m.duplicate_batches),
             rebalances: get(&m.rebalances),
+            storage_memory_bytes: self.shared.storage.memory_bytes(),
             topics,
             groups: self.group_counters(),
         }

@@ -36,6 +36,11 @@
 //!   leaving what they would have made durable unsynced. The test accessors
 //!   (`read_file`, `file_len`, ...) and the crash functions ignore faults.
 //!
+//! - **Without crash simulation** ([`MemoryStorage::plain`], what an
+//!   in-memory broker uses): each file keeps only its current contents, one
+//!   copy of each byte; syncs do nothing and every crash function keeps
+//!   everything, as a disk that never loses a byte would.
+//!
 //! Lock order: the namespace lock before the fault lock or any inode lock;
 //! file handles take the fault lock and release it before the inode lock.
 
@@ -47,6 +52,7 @@ use std::io::{self, ErrorKind};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+mod inspect;
 #[cfg(test)]
 mod tests;
 
@@ -67,6 +73,9 @@ struct Shared {
     faults: Mutex<Faults>,
     /// Paths currently locked by [`Storage::lock_dir`].
     locks: Mutex<HashSet<PathBuf>>,
+    /// Whether files keep what a crash would leave (durable contents and
+    /// unsynced operations), or only their current contents.
+    simulate: bool,
 }
 
 /// The directory tree: every existing directory (by normalised path, the
@@ -240,7 +249,7 @@ impl InodeData {
             .map_err(|e| io::Error::new(ErrorKind::OutOfMemory, e))
     }
 
-    fn write(&mut self, data: &[u8], pos: u64) -> io::Result<()> {
+    fn write(&mut self, data: &[u8], pos: u64, simulate: bool) -> io::Result<()> {
         if data.is_empty() {
             // Like pwrite of zero bytes: the file is not extended.
             return Ok(());
@@ -250,19 +259,40 @@ impl InodeData {
         let pos = end - data.len();
         self.reserve_current(end)?;
         write_into(&mut self.current, pos, data);
-        self.pending.push(PendingOp::Write {
-            pos,
-            data: data.to_vec(),
-        });
+        if simulate {
+            self.pending.push(PendingOp::Write {
+                pos,
+                data: data.to_vec(),
+            });
+        }
         Ok(())
     }
 
-    fn set_len(&mut self, len: u64) -> io::Result<()> {
+    fn set_len(&mut self, len: u64, simulate: bool) -> io::Result<()> {
         let len = checked_len(Some(len))?;
         self.reserve_current(len)?;
         self.current.resize(len, 0);
-        self.pending.push(PendingOp::SetLen(len));
+        if len < self.current.capacity() / 2 {
+            // A cut file gives its memory back.
+            self.current.shrink_to_fit();
+        }
+        if simulate {
+            self.pending.push(PendingOp::SetLen(len));
+        }
         Ok(())
+    }
+
+    /// Bytes of memory the file's contents hold.
+    fn memory_bytes(&self) -> usize {
+        let pending: usize = self
+            .pending
+            .iter()
+            .map(|op| match op {
+                PendingOp::Write { data, .. } => data.len(),
+                PendingOp::SetLen(_) => 0,
+            })
+            .sum();
+        self.current.len() + self.durable.len() + pending
     }
 
     fn sync(&mut self) {
@@ -402,12 +432,24 @@ impl MemoryStorage {
         MemoryStorage::from_namespace(Namespace::new())
     }
 
+    /// An empty storage without crash simulation: each written byte is
+    /// kept once, syncs do nothing, and a crash keeps everything (see the
+    /// module doc). For an in-memory broker that no test crashes.
+    pub fn plain() -> MemoryStorage {
+        MemoryStorage::from_namespace_with(Namespace::new(), false)
+    }
+
     fn from_namespace(namespace: Namespace) -> MemoryStorage {
+        MemoryStorage::from_namespace_with(namespace, true)
+    }
+
+    fn from_namespace_with(namespace: Namespace, simulate: bool) -> MemoryStorage {
         MemoryStorage {
             shared: Arc::new(Shared {
                 namespace: Mutex::new(namespace),
                 faults: Mutex::default(),
                 locks: Mutex::default(),
+                simulate,
             }),
         }
     }
@@ -436,6 +478,12 @@ impl MemoryStorage {
     }
 
     fn survive(&self, survival: Survival) -> MemoryStorage {
+        // Without simulation nothing was ever unsynced.
+        let survival = if self.shared.simulate {
+            survival
+        } else {
+            Survival::KeepAll
+        };
         let seed = match survival {
             Survival::Seeded(seed) => seed,
             Survival::Clean | Survival::KeepAll => 0,
@@ -467,88 +515,7 @@ impl MemoryStorage {
                 },
             );
         }
-        MemoryStorage::from_namespace(Namespace { dirs })
-    }
-
-    /// Kills the storage after `ops` more mutating operations: the next one
-    /// fails (a write possibly applied in part) and so does every operation
-    /// afterwards, until [`MemoryStorage::clear_faults`].
-    pub fn fail_after(&self, ops: u64) {
-        let mut faults = lock(&self.shared.faults);
-        faults.fail_at = Some(faults.ops.saturating_add(ops));
-    }
-
-    /// While `on`, `sync_data` and `sync_dir` fail and make nothing durable.
-    pub fn fail_syncs(&self, on: bool) {
-        lock(&self.shared.faults).fail_syncs = on;
-    }
-
-    /// Mutating operations admitted so far (those failed by an injected
-    /// [`MemoryStorage::fail_after`] fault are not counted).
-    pub fn mutating_ops(&self) -> u64 {
-        lock(&self.shared.faults).ops
-    }
-
-    /// Revives a dead storage and turns off every injected fault.
-    pub fn clear_faults(&self) {
-        let mut faults = lock(&self.shared.faults);
-        faults.fail_at = None;
-        faults.dead = false;
-        faults.fail_syncs = false;
-    }
-
-    /// Current length of the file at `path`, if there is one.
-    pub fn file_len(&self, path: &Path) -> Option<u64> {
-        let inode = self.namespace().file(&normalize(path))?;
-        let len = lock(&inode.data).current.len();
-        u64::try_from(len).ok()
-    }
-
-    /// Current contents of the file at `path`, if there is one.
-    pub fn read_file(&self, path: &Path) -> Option<Vec<u8>> {
-        let inode = self.namespace().file(&normalize(path))?;
-        let bytes = lock(&inode.data).current.clone();
-        Some(bytes)
-    }
-
-    /// Test helper: makes `bytes` the file's current and durable contents
-    /// (e.g. to corrupt a segment), creating the file if needed; its entry is
-    /// made durable too. Bypasses faults and the operation count.
-    ///
-    /// # Errors
-    /// `NotFound` if the directory is missing, `IsADirectory` if `path` is a
-    /// directory, `FileTooLarge` beyond [`MAX_FILE_LEN`].
-    pub fn write_file_raw(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
-        checked_len(u64::try_from(bytes.len()).ok())?;
-        let path = normalize(path);
-        let mut namespace = self.namespace();
-        let (dir, name) = namespace.entry_of(&path)?;
-        match dir.current.get(&name) {
-            Some(inode) => {
-                let mut data = lock(&inode.data);
-                data.current = bytes.to_vec();
-                data.durable = bytes.to_vec();
-                data.pending.clear();
-                drop(data);
-                let inode = Arc::clone(inode);
-                dir.durable.insert(name, inode);
-            }
-            None => {
-                let inode = Arc::new(Inode::with_contents(bytes.to_vec()));
-                dir.current.insert(name.clone(), Arc::clone(&inode));
-                dir.durable.insert(name, inode);
-            }
-        }
-        Ok(())
-    }
-
-    /// Sum of the current lengths of the files in the current namespace.
-    pub fn total_bytes(&self) -> u64 {
-        let inodes = self.namespace().current_inodes();
-        inodes
-            .iter()
-            .map(|inode| u64::try_from(lock(&inode.data).current.len()).unwrap_or(u64::MAX))
-            .fold(0, u64::saturating_add)
+        MemoryStorage::from_namespace_with(Namespace { dirs }, self.shared.simulate)
     }
 }
 
@@ -697,6 +664,15 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
+    fn memory_bytes(&self) -> Option<u64> {
+        let inodes = self.namespace().current_inodes();
+        let bytes: usize = inodes
+            .iter()
+            .map(|inode| lock(&inode.data).memory_bytes())
+            .sum();
+        Some(u64::try_from(bytes).unwrap_or(u64::MAX))
+    }
+
     fn lock_dir(&self, path: &Path) -> io::Result<DirLock> {
         let path = normalize(path);
         let namespace = self.namespace();
@@ -754,14 +730,14 @@ impl StorageFile for MemoryFile {
 
     fn write_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
         match self.shared.admit(OpKind::Mutate) {
-            Ok(()) => lock(&self.inode.data).write(buf, pos),
+            Ok(()) => lock(&self.inode.data).write(buf, pos, self.shared.simulate),
             Err(Refusal::Tripped(op)) => {
                 // A real failed write may have reached the file in part:
                 // apply a strict prefix, chosen deterministically.
                 let torn = SplitMix(op ^ 0x746f_726e).below(buf.len());
                 // The write fails either way; an error applying the prefix
                 // (e.g. FileTooLarge) just means nothing was applied.
-                let _ = lock(&self.inode.data).write(&buf[..torn], pos);
+                let _ = lock(&self.inode.data).write(&buf[..torn], pos, self.shared.simulate);
                 Err(injected("storage died during this write (fail_after)"))
             }
             Err(Refusal::Failed(e)) => Err(e),
@@ -776,7 +752,7 @@ impl StorageFile for MemoryFile {
 
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.shared.check(OpKind::Mutate)?;
-        lock(&self.inode.data).set_len(len)
+        lock(&self.inode.data).set_len(len, self.shared.simulate)
     }
 
     fn sync_data(&self) -> io::Result<()> {

@@ -106,6 +106,12 @@ pub trait Storage: Send + Sync + Debug {
     /// # Errors
     /// `WouldBlock` if another holder has it, or any I/O error.
     fn lock_dir(&self, path: &Path) -> io::Result<DirLock>;
+
+    /// Bytes of memory an in-memory backend holds for file contents
+    /// (`None` for a backend whose files live on disk).
+    fn memory_bytes(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// One open file of a [`Storage`]. Positions are explicit, so one handle is

@@ -506,3 +506,45 @@ fn memory_storage_is_send_sync_and_clones_share_state() {
         .unwrap();
     assert_eq!(storage.read_file(p("/d/f")).unwrap(), b"shared");
 }
+
+#[test]
+fn a_plain_storage_keeps_each_written_byte_once_and_a_simulating_one_up_to_three_times() {
+    let mb = 1 << 20;
+    let chunk = vec![3u8; 64 << 10];
+    let fill = |storage: &MemoryStorage| {
+        storage.create_dir_all(p("/d")).unwrap();
+        let file = storage.open(p("/d/f"), OpenMode::Create).unwrap();
+        for i in 0..16u64 {
+            file.write_at(&chunk, i * chunk.len() as u64).unwrap();
+        }
+        file
+    };
+    let plain = MemoryStorage::plain();
+    let file = fill(&plain);
+    assert_eq!(plain.memory_bytes(), Some(mb), "one copy before a sync");
+    file.sync_data().unwrap();
+    assert_eq!(plain.memory_bytes(), Some(mb), "and after it");
+    assert_eq!(
+        plain.crash_clean().file_len(p("/d/f")),
+        Some(mb),
+        "nothing is lost"
+    );
+
+    let simulating = MemoryStorage::new();
+    let file = fill(&simulating);
+    assert_eq!(simulating.memory_bytes(), Some(2 * mb), "current + pending");
+    file.sync_data().unwrap();
+    assert_eq!(simulating.memory_bytes(), Some(2 * mb), "current + durable");
+}
+
+#[test]
+fn cutting_a_plain_file_gives_its_memory_back() {
+    let storage = MemoryStorage::plain();
+    storage.create_dir_all(p("/d")).unwrap();
+    let file = storage.open(p("/d/f"), OpenMode::Create).unwrap();
+    file.write_at(&vec![1u8; 1 << 20], 0).unwrap();
+    file.set_len(10).unwrap();
+    assert_eq!(storage.memory_bytes(), Some(10));
+    storage.remove_file(p("/d/f")).unwrap();
+    assert_eq!(storage.memory_bytes(), Some(0));
+}
