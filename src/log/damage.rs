@@ -422,8 +422,12 @@ impl Log {
     /// # Errors
     /// An I/O error.
     pub fn scan_damage(&self) -> Result<Vec<DamagedRange>, LogError> {
-        let mut found: Vec<DamagedRange> = self.known_damage();
         let mut from = self.log_start_offset();
+        let mut found: Vec<DamagedRange> = self
+            .known_damage()
+            .into_iter()
+            .filter(|d| d.end_offset > from)
+            .collect();
         loop {
             match self.read(from, 8 << 20) {
                 Ok(r) if r.bytes.is_empty() => break,
