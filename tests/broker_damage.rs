@@ -55,6 +55,7 @@ fn a_fetch_of_a_damaged_range_fails_naming_the_partition_and_offsets_and_is_coun
             segment_bytes: 4096,
             ..LogConfig::default()
         },
+        ..TopicConfig::default()
     };
     broker.create_topic("t", config).unwrap();
     for i in 0..60 {

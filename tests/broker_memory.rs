@@ -30,6 +30,7 @@ fn an_in_memory_broker_holds_each_byte_once_and_retention_bounds_it() {
             retention_bytes: Some(1 << 20),
             ..LogConfig::default()
         },
+        ..TopicConfig::default()
     };
     broker.create_topic("t", config).unwrap();
     for _ in 0..128 {

@@ -110,6 +110,7 @@ fn write_data(dir: &Path) {
                 segment_bytes: 4096,
                 ..LogConfig::default()
             },
+            ..TopicConfig::default()
         };
         broker.create_topic(topic, config).unwrap();
         for i in 0..60 {
