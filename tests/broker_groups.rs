@@ -17,11 +17,13 @@ use std::time::Duration;
 const SESSION_MS: i64 = 10_000;
 
 fn open(storage: &MemoryStorage, clock: &ManualClock) -> Broker {
-    let config = BrokerConfig::with_storage(StorageConfig::Custom {
+    let mut config = BrokerConfig::with_storage(StorageConfig::Custom {
         storage: Arc::new(storage.clone()) as Arc<dyn Storage>,
         dir: "/data".into(),
     })
     .clock(Arc::new(clock.clone()));
+    // These tests expire sessions themselves, at the moment they choose.
+    config.maintenance_interval_ms = None;
     Broker::open(config).unwrap()
 }
 

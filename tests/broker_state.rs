@@ -9,6 +9,7 @@ use logbus::broker::{
     Broker, BrokerConfig, BrokerError, CommitRequest, FetchRequest, ProduceRecord,
     ProducerIdAndEpoch, StorageConfig, TopicConfig, TopicPartition, decode_records,
 };
+use logbus::clock::ManualClock;
 use logbus::log::storage::{MemoryStorage, Storage};
 use logbus::log::{CleanerConfig, Durability};
 use logbus::record::{BatchBuilder, Compression};
@@ -103,6 +104,7 @@ fn idempotent_batch(id: ProducerIdAndEpoch, seq: i32, values: &[&str]) -> Vec<u8
 fn quiet(storage: &MemoryStorage) -> Broker {
     let mut config = on_storage(storage);
     config.cleaner = None;
+    config.maintenance_interval_ms = None;
     Broker::open(config).unwrap()
 }
 
@@ -617,4 +619,76 @@ fn deleting_a_topic_deletes_the_groups_offsets_for_it_also_after_a_restart() {
         committed_topics(&broker, "billing"),
         vec!["other".to_owned()]
     );
+}
+
+/// A topic `t` whose partition keeps at most 16 KiB by `retention.bytes`,
+/// filled with about 170 KB.
+fn fill_capped(broker: &Broker) {
+    let mut topic = TopicConfig::default();
+    topic.log.segment_bytes = 1024;
+    topic.log.retention_bytes = Some(16 * 1024);
+    topic.log.retention_ms = None;
+    broker.create_topic("t", topic).unwrap();
+    for i in 0..170 {
+        let value = format!("{i:>1000}");
+        broker
+            .produce(
+                "t",
+                vec![ProduceRecord::new(value).partition(0)],
+                Durability::Written,
+            )
+            .unwrap();
+    }
+}
+
+fn size(broker: &Broker) -> u64 {
+    broker.describe_topic("t").unwrap().partitions[0].size_bytes
+}
+
+#[test]
+fn an_embedded_broker_on_a_manual_clock_runs_retention_when_time_is_advanced() {
+    let clock = ManualClock::new(1_000);
+    let broker = Broker::open(BrokerConfig::in_memory().clock(Arc::new(clock.clone()))).unwrap();
+    fill_capped(&broker);
+    assert!(size(&broker) > 150_000);
+    assert_eq!(broker.maintenance_runs(), 0, "ran before its time");
+    clock.advance(999);
+    assert!(!broker.wait_for_maintenance(1, Duration::from_millis(200)));
+    clock.advance(1);
+    assert!(broker.wait_for_maintenance(1, Duration::from_secs(30)));
+    // Retention keeps the newest segments within the cap (a segment may
+    // straddle it) and never the active one alone.
+    assert!(
+        size(&broker) <= 16 * 1024 + 2048,
+        "{} bytes left",
+        size(&broker)
+    );
+    broker.close().unwrap();
+}
+
+#[test]
+fn an_embedded_broker_trims_to_its_retention_cap_with_nobody_calling_tick() {
+    let broker = Broker::open(BrokerConfig::in_memory()).unwrap();
+    fill_capped(&broker);
+    let trimmed = wait_until(Duration::from_secs(30), || {
+        size(&broker) <= 16 * 1024 + 2048
+    });
+    assert!(trimmed, "{} bytes left", size(&broker));
+    broker.close().unwrap();
+}
+
+#[test]
+fn an_embedded_broker_expires_a_silent_member_when_the_manual_clock_passes_its_session() {
+    let clock = ManualClock::new(1_000);
+    let broker = Broker::open(BrokerConfig::in_memory().clock(Arc::new(clock.clone()))).unwrap();
+    broker.create_topic("t", TopicConfig::default()).unwrap();
+    let mut join =
+        logbus::broker::JoinGroupRequest::new("g", logbus::broker::Subscription::topic("t"));
+    join.session_timeout_ms = Some(10_000);
+    broker.join_group(join).unwrap();
+    assert_eq!(broker.describe_group("g").unwrap().members.len(), 1);
+    clock.advance(10_001);
+    assert!(broker.wait_for_maintenance(1, Duration::from_secs(30)));
+    assert!(broker.describe_group("g").unwrap().members.is_empty());
+    broker.close().unwrap();
 }

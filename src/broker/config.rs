@@ -135,6 +135,11 @@ pub struct BrokerConfig {
     /// The background log cleaner of compacted topics; `None` runs none (a
     /// test then compacts with [`crate::broker::Broker::compact_now`]).
     pub cleaner: Option<CleanerConfig>,
+    /// How often, on `clock`, the broker's own thread runs its periodic work
+    /// (retention, fsync of rolled segments, producer snapshots, session
+    /// expiry); `None` runs none (a test then calls
+    /// [`crate::broker::Broker::tick`]). Default 1000.
+    pub maintenance_interval_ms: Option<i64>,
 }
 
 impl BrokerConfig {
@@ -158,6 +163,7 @@ impl BrokerConfig {
             group: GroupConfig::default(),
             max_partitions: 10_000,
             cleaner: Some(CleanerConfig::default()),
+            maintenance_interval_ms: Some(1000),
         }
     }
 

@@ -25,6 +25,7 @@ mod config;
 mod error;
 mod fetch;
 mod group;
+mod maintenance;
 mod metrics;
 mod offsets;
 mod partitioner;
@@ -114,6 +115,8 @@ pub(crate) struct Shared {
     producer_ids: Mutex<ProducerIds>,
     /// Compacts the logs of compacted topics in the background (a std thread).
     cleaner: Mutex<Option<Cleaner>>,
+    /// Runs the periodic work on the clock (a std thread), unless configured off.
+    maintenance: Mutex<Option<maintenance::Maintenance>>,
     pub groups: Mutex<group::Groups>,
     /// Bumped on every group change and commit; wakes group waiters.
     pub group_events: watch::Sender<u64>,
@@ -330,6 +333,7 @@ impl Broker {
                 admin: Mutex::new(()),
                 producer_ids: Mutex::new(producer_ids),
                 cleaner: Mutex::new(cleaner),
+                maintenance: Mutex::new(None),
                 groups: Mutex::new(group::Groups::default()),
                 group_events,
                 metrics: BrokerMetrics::default(),
@@ -347,7 +351,43 @@ impl Broker {
             let s = &broker.shared;
             topic_change::end(&*s.storage, &s.dir)?;
         }
+        if let Some(interval_ms) = broker.shared.config.maintenance_interval_ms {
+            let s = &broker.shared;
+            let thread = maintenance::Maintenance::start(
+                Arc::downgrade(s),
+                Arc::clone(&s.clock),
+                interval_ms,
+            )
+            .map_err(|source| BrokerError::Io {
+                action: "start the periodic-work thread",
+                path: s.dir.clone(),
+                source,
+            })?;
+            *lock(&s.maintenance) = Some(thread);
+        }
         Ok(broker)
+    }
+
+    /// Runs of the periodic work completed by the broker's own thread (0
+    /// when `maintenance_interval_ms` is `None`).
+    pub fn maintenance_runs(&self) -> u64 {
+        lock(&self.shared.maintenance)
+            .as_ref()
+            .map_or(0, maintenance::Maintenance::runs)
+    }
+
+    /// Blocks until the broker's own thread completed `runs` runs of the
+    /// periodic work, or `timeout` of real time passed; returns whether it
+    /// did. For tests: on a manual clock, advance the clock, then wait.
+    pub fn wait_for_maintenance(&self, runs: u64, timeout: std::time::Duration) -> bool {
+        let guard = lock(&self.shared.maintenance);
+        let Some(m) = guard.as_ref() else {
+            return false;
+        };
+        // Waiting must not hold the broker's lock on the thread's handle.
+        let signal_wait = m.waiter();
+        drop(guard);
+        signal_wait.wait_for_runs(runs, timeout)
     }
 
     /// The data directory (inside the storage backend).
@@ -461,8 +501,9 @@ impl Broker {
     /// last one (so a restart replays only the log after it), and
     /// expires consumer group members whose session timed out (retention
     /// and sessions read the broker's clock). Returns the members expired.
-    /// It fsyncs: call it off async runtime workers (the server runs it on
-    /// the blocking pool every `tick_interval`).
+    /// It fsyncs: call it off async runtime workers. The broker's own
+    /// thread runs it every `maintenance_interval_ms` on its clock; call it
+    /// directly only with that thread off.
     ///
     /// # Errors
     /// The first log error met; the other partitions are still processed.
@@ -547,7 +588,12 @@ impl Broker {
         if self.shared.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        // The cleaner holds the logs too: stop it so each log can be closed.
+        // The periodic work and the cleaner hold the logs too: stop them so
+        // each log can be closed.
+        let maintenance = lock(&self.shared.maintenance).take();
+        if let Some(m) = maintenance {
+            m.stop();
+        }
         if let Some(cleaner) = lock(&self.shared.cleaner).take() {
             cleaner.stop();
         }
@@ -656,11 +702,16 @@ fn is_own_temp_file(name: &str) -> bool {
         || topic::is_meta_temp_stem(stem)
 }
 
-/// Logs a storage error at WARN with its whole chain of causes.
+/// Logs a storage error at WARN with its whole chain of causes; other
+/// errors are the caller's to report.
 pub(crate) fn warn_storage(what: &str, e: &BrokerError) {
-    if e.kafka_code() != 56 {
-        return;
+    if e.kafka_code() == 56 {
+        warn_with_cause(what, e);
     }
+}
+
+/// Logs `e` at WARN with its whole chain of causes.
+pub(crate) fn warn_with_cause(what: &str, e: &BrokerError) {
     let mut cause = String::new();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {

@@ -74,9 +74,6 @@ pub struct ServerConfig {
     /// A connection with nothing in flight and nothing received for this long
     /// is closed. Default 10 minutes (real time: a socket timer, not a broker timer).
     pub idle_timeout: Duration,
-    /// How often the background task calls [`Broker::tick`] (retention,
-    /// session expiry). Default 1 s.
-    pub tick_interval: Duration,
     /// After the shutdown future resolves, how long in-flight requests get
     /// to finish before their connections are dropped. Default 10 s.
     pub shutdown_timeout: Duration,
@@ -143,7 +140,6 @@ impl Default for ServerConfig {
             max_in_flight_bytes: 64 << 20,
             max_in_flight_requests: 1024,
             idle_timeout: Duration::from_secs(600),
-            tick_interval: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(10),
             max_fetch_wait: Duration::from_secs(300),
             max_connections_per_ip: 512,
@@ -166,7 +162,6 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_in_flight_bytes", &self.max_in_flight_bytes)
             .field("max_in_flight_requests", &self.max_in_flight_requests)
             .field("idle_timeout", &self.idle_timeout)
-            .field("tick_interval", &self.tick_interval)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("max_fetch_wait", &self.max_fetch_wait)
             .field("max_connections_per_ip", &self.max_connections_per_ip)
@@ -287,8 +282,8 @@ pub(crate) struct Shared {
 }
 
 /// Serves `broker` on `listener` until `shutdown` resolves: one task per
-/// connection, and a background task calling [`Broker::tick`] every
-/// `tick_interval` on a blocking thread. On shutdown it stops accepting,
+/// connection (the broker runs its periodic work on its own). On shutdown
+/// it stops accepting,
 /// ends long-poll waits early (they answer with what is there), lets
 /// in-flight requests finish for at most `shutdown_timeout`, and returns.
 /// The caller then closes the broker.
@@ -316,7 +311,6 @@ pub async fn run(
         limits: Arc::clone(&limits),
         stop: stop_rx.clone(),
     });
-    let ticker = tokio::spawn(tick_loop(broker, config.tick_interval, stop_rx));
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -366,26 +360,7 @@ pub async fn run(
         );
         connections.shutdown().await;
     }
-    let _ = ticker.await;
     Ok(())
-}
-
-async fn tick_loop(broker: Broker, every: Duration, mut stop: watch::Receiver<bool>) {
-    let mut interval = tokio::time::interval(every);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
-            _ = interval.tick() => {}
-        }
-        let b = broker.clone();
-        // Retention deletes files: never on a runtime worker.
-        match tokio::task::spawn_blocking(move || b.tick()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "broker tick failed"),
-            Err(e) => tracing::error!(error = %e, "broker tick task failed"),
-        }
-    }
 }
 
 /// A server running on its own task, as [`start`] returns it.
