@@ -858,6 +858,12 @@ async fn bad_frames_close_only_their_connection() {
             &[0x7f, 0x00, 0, 0, 0, 0, 0, 9, 0xff, 0xff],
         ]
         .concat(),
+        // Produce v2 (message format 0/1): advertised, refused as Kafka 4 does.
+        [
+            &10i32.to_be_bytes()[..],
+            &[0, 0, 0, 2, 0, 0, 0, 9, 0xff, 0xff],
+        ]
+        .concat(),
     ];
     for bytes in bodies {
         let mut bad = Conn::connect(&kafka).await;
@@ -869,6 +875,18 @@ async fn bad_frames_close_only_their_connection() {
         };
         assert_eq!(m.topics[0].error_code, 0);
     }
+    // An ApiVersions v3 body that does not decode gets the KIP-511 answer.
+    let mut bad = Conn::connect(&kafka).await;
+    let frame = [&[0u8, 18, 0, 3, 0, 0, 0, 5, 0xff, 0xff, 0][..], &[0x7f]].concat();
+    let mut bytes = (frame.len() as i32).to_be_bytes().to_vec();
+    bytes.extend_from_slice(&frame);
+    bad.stream.write_all(&bytes).await.unwrap();
+    let (id, r) = bad.recv(ApiKey::ApiVersions, 0).await;
+    let KafkaResponse::ApiVersions(r) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!((id, r.error_code), (5, 35));
+    assert!(!r.api_keys.is_empty());
     kafka.shutdown().await.unwrap();
 }
 
