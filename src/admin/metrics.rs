@@ -10,7 +10,7 @@
 //! never how a request reached the broker.
 
 use crate::broker::MetricsSnapshot;
-use crate::observe::RequestObserver;
+use crate::observe::{DiskWatch, RequestObserver};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -18,6 +18,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::sync::Arc;
 
 /// Upper bounds (seconds) of the latency buckets: from 100 µs (a produce at
 /// `written` on loopback) to 30 s (a long-poll fetch waiting out its time).
@@ -35,6 +36,12 @@ struct ApiLabels {
 struct RequestLabels {
     api: &'static str,
     outcome: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct LimitLabels {
+    face: &'static str,
+    reason: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -72,6 +79,9 @@ fn latency_histogram() -> Histogram {
 pub struct RequestMetrics {
     durations: Family<ApiLabels, Histogram, fn() -> Histogram>,
     requests: Family<RequestLabels, Counter>,
+    refused: Family<LimitLabels, Counter>,
+    closed: Family<LimitLabels, Counter>,
+    disk: Arc<DiskWatch>,
 }
 
 impl Default for RequestMetrics {
@@ -83,10 +93,38 @@ impl Default for RequestMetrics {
 impl RequestMetrics {
     /// An empty recorder.
     pub fn new() -> RequestMetrics {
+        RequestMetrics::with_disk_watch(Arc::default())
+    }
+
+    /// An empty recorder whose `/readyz` and disk gauges read `disk`.
+    pub fn with_disk_watch(disk: Arc<DiskWatch>) -> RequestMetrics {
         RequestMetrics {
             durations: Family::new_with_constructor(latency_histogram),
             requests: Family::default(),
+            refused: Family::default(),
+            closed: Family::default(),
+            disk,
         }
+    }
+
+    /// The watch of blocking disk work the faces feed (give it to the
+    /// server's config), read by `/readyz`.
+    pub fn disk_watch(&self) -> Arc<DiskWatch> {
+        Arc::clone(&self.disk)
+    }
+
+    /// Counts a connection `face` refused at accept because of the limit `reason`.
+    pub fn connection_refused(&self, face: &'static str, reason: &'static str) {
+        self.refused
+            .get_or_create(&LimitLabels { face, reason })
+            .inc();
+    }
+
+    /// Counts a connection of `face` that ended for `reason`.
+    pub fn connection_closed(&self, face: &'static str, reason: &'static str) {
+        self.closed
+            .get_or_create(&LimitLabels { face, reason })
+            .inc();
     }
 
     /// Records one request to `api` that took `seconds` and failed if `error`.
@@ -126,6 +164,31 @@ pub(super) fn render(
         "requests",
         "Requests served, by api and outcome (ok or error)",
         requests.requests.clone(),
+    );
+    registry.register(
+        "connections_refused",
+        "Connections refused at accept, by face and the limit they met",
+        requests.refused.clone(),
+    );
+    registry.register(
+        "connections_closed",
+        "Connections ended, by face and reason (peer_closed, idle, slow_frame, no_request, ...)",
+        requests.closed.clone(),
+    );
+    let (running, oldest) = requests.disk.in_flight();
+    let running_gauge = Gauge::<i64>::default();
+    running_gauge.set(i64::try_from(running).unwrap_or(i64::MAX));
+    registry.register(
+        "disk_operations_in_flight",
+        "Blocking operations that may wait on the disk, running now",
+        running_gauge,
+    );
+    let oldest_gauge = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+    oldest_gauge.set(oldest.map_or(0.0, |d| d.as_secs_f64()));
+    registry.register(
+        "disk_oldest_operation_seconds",
+        "How long the oldest running disk operation has run (0 when none)",
+        oldest_gauge,
     );
     let mut out = String::new();
     encode(&mut out, &registry)?;

@@ -40,11 +40,44 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// about one connection (e.g. out of file descriptors), instead of spinning.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Limits of the admin face.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// Most connections served at once; one accepted over it is closed at
+    /// once (and counted in `logbus_connections_refused_total{face="admin"}`),
+    /// so keep-alive clients cannot hold the process's descriptors.
+    /// Default 64: probes and scrapers need a handful.
+    pub max_connections: usize,
+}
+
+impl Default for AdminConfig {
+    fn default() -> AdminConfig {
+        AdminConfig {
+            max_connections: 64,
+        }
+    }
+}
+
+/// Serves the admin endpoints on `listener` until `shutdown` completes,
+/// with the default [`AdminConfig`]; see [`run_with`].
+///
+/// # Errors
+/// As [`run_with`].
+pub async fn run(
+    listener: TcpListener,
+    broker: Broker,
+    metrics: Arc<RequestMetrics>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AdminError> {
+    run_with(listener, broker, metrics, AdminConfig::default(), shutdown).await
+}
+
 /// Serves the admin endpoints on `listener` until `shutdown` completes.
 ///
-/// Each connection runs on its own task. When `shutdown` resolves, the
-/// listener is closed, idle keep-alive connections are closed, requests in
-/// flight are answered, and then this returns.
+/// Each connection runs on its own task, at most `config.max_connections`
+/// at once. When `shutdown` resolves, the listener is closed, idle
+/// keep-alive connections are closed, requests in flight are answered, and
+/// then this returns.
 ///
 /// # Errors
 /// None at present: accept failures are per connection or transient
@@ -53,12 +86,15 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 ///
 /// # Panics
 /// If called outside a tokio runtime (it spawns a task per connection).
-pub async fn run(
+pub async fn run_with(
     listener: TcpListener,
     broker: Broker,
     metrics: Arc<RequestMetrics>,
+    config: AdminConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AdminError> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+    let mut refused: u64 = 0;
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
@@ -70,8 +106,19 @@ pub async fn run(
             () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, slot) = match accepted {
+            Ok((stream, peer)) => match Arc::clone(&slots).try_acquire_owned() {
+                Ok(slot) => (stream, slot),
+                Err(_) => {
+                    refused += 1;
+                    if refused.is_power_of_two() || refused.is_multiple_of(1000) {
+                        tracing::warn!(%peer, max = config.max_connections, refused_so_far = refused, "admin connection refused: too many connections");
+                    }
+                    metrics.connection_refused("admin", "max_connections");
+                    drop(stream);
+                    continue;
+                }
+            },
             Err(e) if per_connection(&e) => continue,
             Err(_) => {
                 // Out of descriptors or buffers: the cause is outside this
@@ -96,6 +143,7 @@ pub async fn run(
             // malformed request) concerns that client only; hyper has
             // already answered what it could.
             let _ = connection.await;
+            drop(slot);
         });
     }
     drop(listener);

@@ -68,7 +68,19 @@ fn dispatch(
     }
     match route {
         Route::Healthz => Ok(text(StatusCode::OK, "ok\n")),
-        Route::Readyz if broker.is_open() => Ok(text(StatusCode::OK, "ready\n")),
+        Route::Readyz if broker.is_open() => match requests.disk_watch().stuck() {
+            None => Ok(text(StatusCode::OK, "ready\n")),
+            // Requests that write hang; say why instead of looking healthy.
+            Some(age) => Ok(response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                TEXT,
+                format!(
+                    "disk stuck: an operation has been running for {:.1} s\n",
+                    age.as_secs_f64()
+                )
+                .into(),
+            )),
+        },
         Route::Readyz => Ok(text(StatusCode::SERVICE_UNAVAILABLE, "closed\n")),
         Route::Metrics => {
             let body = super::render_metrics(broker, requests)?;

@@ -189,7 +189,7 @@ impl Broker {
                 .filter_map(|fp| self.partition(&fp.topic, fp.partition).ok())
                 .map(|p| p.end.subscribe())
                 .collect();
-            let result = self.fetch_now(&request);
+            let result = self.fetch_off_worker(&request).await;
             let bytes: usize = result
                 .iter()
                 .map(|r| r.result.as_ref().map_or(0, |d| d.records.len()))
@@ -205,8 +205,21 @@ impl Broker {
             }
             let any_change = any_changed(&mut watches);
             if tokio::time::timeout_at(deadline, any_change).await.is_err() {
-                return self.fetch_now(&request);
+                return self.fetch_off_worker(&request).await;
             }
+        }
+    }
+
+    /// [`Broker::fetch_now`] on tokio's blocking pool: a read may wait for
+    /// a log's lock that an append stuck on a stalled disk holds, and must
+    /// not take an async worker (and every connection it serves) with it.
+    async fn fetch_off_worker(&self, request: &FetchRequest) -> Vec<FetchedPartition> {
+        let (broker, req) = (self.clone(), request.clone());
+        match tokio::task::spawn_blocking(move || broker.fetch_now(&req)).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The runtime is shutting down: read here rather than answer nothing.
+            Err(_) => self.fetch_now(request),
         }
     }
 

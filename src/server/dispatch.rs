@@ -3,16 +3,18 @@
 //! Produce, fetch, offsets and producer ids live here; topic and group
 //! administration in `topics.rs` and `groups.rs`.
 //!
-//! Anything that may fsync runs on tokio's blocking pool; fetch (page-cache
-//! reads and waiting), produce at `none`/`written` to an existing topic
-//! (page-cache writes) and the metadata reads run on the connection's task.
-//! Those may still wait for a log's lock while the tick writes its
-//! checkpoint (one small fsync after a roll or a retention deletion).
+//! Anything that writes to the disk (every produce, commits, topic changes)
+//! runs on tokio's blocking pool, noted in the server's `DiskWatch`, so a
+//! stalled file system never blocks the runtime workers that serve other
+//! requests; the broker's fetch reads there too (it may wait for a log's
+//! lock that a stuck write holds). Metadata reads and ApiVersions run on
+//! the connection's task.
 //! Knows the broker's public API and the protocol's messages; no sockets.
 
 use super::{Shared, groups, topics};
 use crate::broker::{self, Broker, BrokerError, OffsetSpec, ProducerIdAndEpoch};
 use crate::log;
+use crate::observe::DiskWatch;
 use crate::protocol::wire::Codec;
 use crate::protocol::{
     ApiVersionsResponse, Durability, EARLIEST_TIMESTAMP, ErrorCode, FetchPartitionResponse,
@@ -23,6 +25,7 @@ use crate::protocol::{
 };
 use crate::record::{BatchHeader, RecordBatch};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -95,16 +98,20 @@ pub(super) fn partition_index(p: i32) -> Option<u32> {
     u32::try_from(p).ok()
 }
 
-/// Runs `f` on the blocking pool; a panic becomes `UNKNOWN_SERVER_ERROR`.
+/// Runs `f` on the blocking pool, noted in `watch` while it runs (a stuck
+/// disk shows there); a panic becomes `UNKNOWN_SERVER_ERROR`.
 async fn blocking<R>(
     broker: &Broker,
+    watch: &Arc<DiskWatch>,
     f: impl FnOnce(&Broker, &mut FirstError) -> R + Send + 'static,
 ) -> Outcome
 where
     R: Into<ResponseBody> + Send + 'static,
 {
     let b = broker.clone();
+    let watch = Arc::clone(watch);
     let task = tokio::task::spawn_blocking(move || {
+        let _running = watch.start();
         let mut first = FirstError::default();
         let body = f(&b, &mut first).into();
         (body, first.0)
@@ -151,6 +158,7 @@ pub(super) async fn handle(
     body: RequestBody,
 ) -> Outcome {
     let b = &shared.broker;
+    let w = &shared.config.disk_watch;
     if let Err(refused) = super::bounds::check(&body, shared.config.max_request_partitions) {
         tracing::debug!(api = body.api_key().name(), %refused, "request refused");
         return Outcome {
@@ -165,14 +173,14 @@ pub(super) async fn handle(
             error: None,
             unfinished: None,
         },
-        RequestBody::CreateTopics(r) => blocking(b, move |b, e| topics::create(b, r, e)).await,
-        RequestBody::DeleteTopics(r) => blocking(b, move |b, e| topics::delete(b, r, e)).await,
+        RequestBody::CreateTopics(r) => blocking(b, w, move |b, e| topics::create(b, r, e)).await,
+        RequestBody::DeleteTopics(r) => blocking(b, w, move |b, e| topics::delete(b, r, e)).await,
         RequestBody::ListTopics(r) => inline(b, |b, e| topics::list(b, r, e)),
         RequestBody::DescribeTopics(r) => inline(b, |b, e| topics::describe(b, r, e)),
         RequestBody::CreatePartitions(r) => {
-            blocking(b, move |b, e| topics::create_partitions(b, r, e)).await
+            blocking(b, w, move |b, e| topics::create_partitions(b, r, e)).await
         }
-        RequestBody::Produce(r) => produce_within_timeout(b, r).await,
+        RequestBody::Produce(r) => produce_within_timeout(b, w, r).await,
         RequestBody::Fetch(r) => {
             let mut first = FirstError::default();
             let body = fetch(shared, closing, version, r, &mut first).await;
@@ -182,21 +190,25 @@ pub(super) async fn handle(
                 unfinished: None,
             }
         }
-        RequestBody::ListOffsets(r) => blocking(b, move |b, e| list_offsets(b, r, e)).await,
-        RequestBody::InitProducerId(r) => blocking(b, move |b, e| init_producer_id(b, r, e)).await,
+        RequestBody::ListOffsets(r) => blocking(b, w, move |b, e| list_offsets(b, r, e)).await,
+        RequestBody::InitProducerId(r) => {
+            blocking(b, w, move |b, e| init_producer_id(b, r, e)).await
+        }
         // Group calls take the groups lock, which a commit holds while it
         // writes `__consumer_offsets`: all of them go to the blocking pool.
-        RequestBody::JoinGroup(r) => blocking(b, move |b, e| groups::join(b, r, peer, e)).await,
-        RequestBody::Heartbeat(r) => blocking(b, move |b, e| groups::heartbeat(b, r, e)).await,
-        RequestBody::LeaveGroup(r) => blocking(b, move |b, e| groups::leave(b, r, e)).await,
-        RequestBody::OffsetCommit(r) => blocking(b, move |b, e| groups::commit(b, r, e)).await,
+        RequestBody::JoinGroup(r) => blocking(b, w, move |b, e| groups::join(b, r, peer, e)).await,
+        RequestBody::Heartbeat(r) => blocking(b, w, move |b, e| groups::heartbeat(b, r, e)).await,
+        RequestBody::LeaveGroup(r) => blocking(b, w, move |b, e| groups::leave(b, r, e)).await,
+        RequestBody::OffsetCommit(r) => blocking(b, w, move |b, e| groups::commit(b, r, e)).await,
         RequestBody::OffsetFetch(r) => {
-            blocking(b, move |b, e| groups::fetch_offsets(b, r, e)).await
+            blocking(b, w, move |b, e| groups::fetch_offsets(b, r, e)).await
         }
-        RequestBody::ListGroups(_) => blocking(b, groups::list).await,
-        RequestBody::DescribeGroup(r) => blocking(b, move |b, e| groups::describe(b, r, e)).await,
-        RequestBody::ResetOffsets(r) => blocking(b, move |b, e| groups::reset(b, r, e)).await,
-        RequestBody::DeleteGroups(r) => blocking(b, move |b, e| groups::delete(b, r, e)).await,
+        RequestBody::ListGroups(_) => blocking(b, w, groups::list).await,
+        RequestBody::DescribeGroup(r) => {
+            blocking(b, w, move |b, e| groups::describe(b, r, e)).await
+        }
+        RequestBody::ResetOffsets(r) => blocking(b, w, move |b, e| groups::reset(b, r, e)).await,
+        RequestBody::DeleteGroups(r) => blocking(b, w, move |b, e| groups::delete(b, r, e)).await,
     }
 }
 
@@ -208,35 +220,30 @@ fn durability(d: Durability) -> log::Durability {
     }
 }
 
-/// Runs a produce; an `fsync` produce not done within its `timeout_ms`
-/// (≥ 0; negative: no limit) is answered `REQUEST_TIMED_OUT` for every
-/// partition, as Kafka answers an `acks=all` produce whose acknowledgement
-/// did not come in time. An append cannot be abandoned halfway, so it goes
-/// on: a timed-out produce may still be stored, in part or whole (as in
-/// Kafka), and an idempotent producer's retry is recognised as a duplicate.
-/// The timeout counts from the start of the append, not time spent queued
-/// behind earlier produces of the connection. Durabilities `none` and
-/// `written` wait on no fsync and are answered when appended.
+/// Runs a produce on the blocking pool; one not done within its
+/// `timeout_ms` (≥ 0; negative: no limit) is answered `REQUEST_TIMED_OUT`
+/// for every partition, as Kafka answers a produce whose acknowledgement
+/// did not come in time, whatever the disk does. An append cannot be
+/// abandoned halfway, so it goes on: a timed-out produce may still be
+/// stored, in part or whole (as in Kafka), and an idempotent producer's
+/// retry is recognised as a duplicate. The timeout counts from the start
+/// of the append, not time spent queued behind earlier produces of the
+/// connection.
 ///
-/// Those run on the connection's task, not the blocking pool: an append at
-/// `written` is a `write` into the page cache and never an fsync (a roll
-/// does not fsync either, see `Log::flush_sealed`), and the two thread
-/// hand-offs cost more than the write: end-to-end p50 0.24 → 0.16 ms,
-/// p99 about halved (`logbus bench e2e --embedded --rate 10000`). A produce
-/// that would auto-create a topic (directories and fsyncs) still goes to
-/// the blocking pool.
-async fn produce_within_timeout(b: &Broker, req: ProduceRequest) -> Outcome {
-    let limit = match (req.durability, u64::try_from(req.timeout_ms)) {
-        (Durability::Fsync, Ok(ms)) => Duration::from_millis(ms),
-        (Durability::Fsync, Err(_)) => return blocking(b, move |b, e| produce(b, req, e)).await,
-        _ if req.topics.iter().all(|t| b.topic(&t.name).is_ok()) => {
-            return inline(b, move |b, e| produce(b, req, e));
-        }
-        _ => return blocking(b, move |b, e| produce(b, req, e)).await,
+/// Every durability runs there, `written` too: its `write` lands in the
+/// page cache and is usually quicker than the hand-off, but a stalled file
+/// system blocks it (and the log's lock, which fetches of that partition
+/// take), and on a runtime worker it would stall every connection the
+/// worker serves, ApiVersions included.
+async fn produce_within_timeout(b: &Broker, w: &Arc<DiskWatch>, req: ProduceRequest) -> Outcome {
+    let Ok(ms) = u64::try_from(req.timeout_ms) else {
+        return blocking(b, w, move |b, e| produce(b, req, e)).await;
     };
+    let limit = Duration::from_millis(ms);
     let timed_out = timed_out_response(&req, req.timeout_ms);
-    let broker = b.clone();
-    let mut work = Box::pin(async move { blocking(&broker, move |b, e| produce(b, req, e)).await });
+    let (broker, watch) = (b.clone(), Arc::clone(w));
+    let mut work =
+        Box::pin(async move { blocking(&broker, &watch, move |b, e| produce(b, req, e)).await });
     match tokio::time::timeout(limit, &mut work).await {
         Ok(outcome) => outcome,
         Err(_elapsed) => Outcome {

@@ -215,7 +215,7 @@ impl Limits {
             Enforced::NoRequest => &self.no_request,
         };
         let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
-        (n, n.is_power_of_two() || n % 1000 == 0)
+        (n, n.is_power_of_two() || n.is_multiple_of(1000))
     }
 
     /// A reader of length-prefixed frames for one connection (`max_frame`

@@ -42,6 +42,7 @@ mod topics;
 pub use limits::{Limits, LimitsConfig, LimitsSnapshot, Refusal};
 
 use crate::broker::Broker;
+use crate::observe::DiskWatch;
 use crate::protocol::{ApiKey, DEFAULT_MAX_FRAME, ErrorCode};
 use std::future::Future;
 use std::io;
@@ -115,6 +116,11 @@ pub struct ServerConfig {
     /// budgets and slots above hold for both together; `None` builds them
     /// from the fields above. When set, its own config is what counts.
     pub limits: Option<Arc<Limits>>,
+    /// Where the blocking work that may wait on the disk (produces,
+    /// commits, topic changes) is noted while it runs; share it with the
+    /// admin face (`RequestMetrics::disk_watch`) so `/readyz` reports a
+    /// stuck disk. Default: a watch of its own (stuck after 10 s).
+    pub disk_watch: Arc<DiskWatch>,
     /// Told about every request and connection (e.g. for latency histograms).
     pub observer: Option<Arc<dyn ServerObserver>>,
 }
@@ -149,6 +155,7 @@ impl Default for ServerConfig {
             first_request_timeout: Duration::from_secs(10),
             max_request_partitions: 10_000,
             limits: None,
+            disk_watch: Arc::default(),
             observer: None,
         }
     }
@@ -171,6 +178,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("first_request_timeout", &self.first_request_timeout)
             .field("max_request_partitions", &self.max_request_partitions)
             .field("limits", &self.limits.is_some())
+            .field("disk_watch", &self.disk_watch)
             .field("observer", &self.observer.is_some())
             .finish()
     }
@@ -207,6 +215,21 @@ pub enum CloseReason {
     NoRequest,
     /// The server is shutting down.
     Shutdown,
+}
+
+impl CloseReason {
+    /// A short stable name, e.g. for a metric label.
+    pub fn name(self) -> &'static str {
+        match self {
+            CloseReason::PeerClosed => "peer_closed",
+            CloseReason::Malformed => "malformed",
+            CloseReason::Io => "io",
+            CloseReason::Idle => "idle",
+            CloseReason::SlowFrame => "slow_frame",
+            CloseReason::NoRequest => "no_request",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
 }
 
 /// A hook told about requests and connections, e.g. to export request

@@ -9,8 +9,9 @@ use anyhow::Context;
 use logbus::admin::{self, RequestMetrics};
 use logbus::broker::{Broker, BrokerConfig};
 use logbus::kafka::{self, KafkaConfig};
-use logbus::server::{self, RequestEvent, ServerConfig, ServerObserver};
+use logbus::server::{self, CloseReason, Refusal, RequestEvent, ServerConfig, ServerObserver};
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -42,6 +43,21 @@ pub struct Args {
     /// Refuse produces to unknown topics instead of creating them.
     #[arg(long)]
     no_auto_create: bool,
+    /// Most native connections at once.
+    #[arg(long, env = "LOGBUS_MAX_CONNECTIONS", default_value_t = ServerConfig::default().max_connections)]
+    max_connections: usize,
+    /// Most native connections at once from one client address.
+    #[arg(long, env = "LOGBUS_MAX_CONNECTIONS_PER_IP", default_value_t = ServerConfig::default().max_connections_per_ip)]
+    max_connections_per_ip: usize,
+    /// Request bytes being read or queued, server-wide, before the server stops reading.
+    #[arg(long, env = "LOGBUS_MAX_QUEUED_REQUEST_BYTES", default_value_t = ServerConfig::default().max_queued_request_bytes)]
+    max_queued_request_bytes: usize,
+    /// Response bytes waiting to be written, server-wide, before clients over their share stop being read.
+    #[arg(long, env = "LOGBUS_MAX_QUEUED_RESPONSE_BYTES", default_value_t = ServerConfig::default().max_queued_response_bytes)]
+    max_queued_response_bytes: usize,
+    /// Seconds a disk operation may run before /readyz reports the disk stuck.
+    #[arg(long, env = "LOGBUS_DISK_STUCK_SECS", default_value_t = 10.0)]
+    disk_stuck_secs: f64,
 }
 
 /// Feeds the server's per-request timings to the admin endpoint's histograms.
@@ -54,6 +70,14 @@ impl ServerObserver for Timings {
             event.elapsed.as_secs_f64(),
             event.error.is_some(),
         );
+    }
+
+    fn on_connection_refused(&self, _peer: SocketAddr, reason: Refusal) {
+        self.0.connection_refused("native", reason.name());
+    }
+
+    fn on_connection_closed(&self, _peer: SocketAddr, reason: CloseReason) {
+        self.0.connection_closed("native", reason.name());
     }
 }
 
@@ -89,9 +113,18 @@ pub fn run(args: Args, workers: Option<u16>) -> anyhow::Result<()> {
 }
 
 async fn serve(args: &Args, broker: Broker) -> anyhow::Result<()> {
-    let metrics = Arc::new(RequestMetrics::new());
+    let stuck_after = std::time::Duration::try_from_secs_f64(args.disk_stuck_secs)
+        .context("--disk-stuck-secs must be a non-negative number of seconds")?;
+    let metrics = Arc::new(RequestMetrics::with_disk_watch(Arc::new(
+        logbus::observe::DiskWatch::new(stuck_after),
+    )));
     let mut config = ServerConfig {
         observer: Some(Arc::new(Timings(Arc::clone(&metrics)))),
+        disk_watch: metrics.disk_watch(),
+        max_connections: args.max_connections,
+        max_connections_per_ip: args.max_connections_per_ip,
+        max_queued_request_bytes: args.max_queued_request_bytes,
+        max_queued_response_bytes: args.max_queued_response_bytes,
         ..ServerConfig::default()
     };
     // One set of connection slots and byte budgets for both network faces.
