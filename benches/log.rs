@@ -4,8 +4,9 @@
 //!
 //! Run: `cargo bench --bench log` (the first run builds in release: minutes).
 //! Data goes to `$LOGBUS_BENCH_DIR` (default: the system temp dir) — put it
-//! on the disk you want to measure, and compare with the references of
-//! `../shared/measuring.md` measured in the same session.
+//! on the disk you want to measure, and compare with the references this
+//! bench measures in the same run (memcpy, page-cache writes) rather than
+//! with figures of another session.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use logbus::clock::SystemClock;

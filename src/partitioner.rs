@@ -1,4 +1,4 @@
-//! Kafka's key partitioner (design §7): a keyed record goes to
+//! Kafka's key partitioner (docs/design.md §7): a keyed record goes to
 //! `(murmur2(key) & 0x7fffffff) % partitions`, the function Kafka's Java
 //! client uses, so a key lands on the same partition number under logbus and
 //! Kafka. A leaf: pure functions, shared by the broker and the network client

@@ -1,4 +1,4 @@
-//! Broker and topic settings with their defaults (design §10). Plain data:
+//! Broker and topic settings with their defaults (docs/design.md §10). Plain data:
 //! nothing here opens files or reads the clock.
 
 use crate::clock::{Clock, SystemClock};
@@ -118,13 +118,34 @@ impl Default for GroupConfig {
 }
 
 /// Everything [`crate::broker::Broker::open`] needs.
+///
+/// ```
+/// use logbus::broker::{Broker, BrokerConfig, ProduceRecord};
+/// use logbus::clock::ManualClock;
+/// use logbus::log::Durability;
+/// use std::sync::Arc;
+///
+/// // A test's broker: in memory, on a clock the test moves, creating topics
+/// // with 4 partitions on first produce (off by default when embedded).
+/// let clock = ManualClock::new(1_000);
+/// let config = BrokerConfig::in_memory()
+///     .clock(Arc::new(clock.clone()))
+///     .auto_create_topics(true)
+///     .default_partitions(4);
+/// let broker = Broker::open(config)?;
+/// let placed = broker.produce("audit", vec![ProduceRecord::new("x")], Durability::Written)?;
+/// assert_eq!(placed[0].timestamp, 1_000); // stamped by the broker's clock
+/// assert_eq!(broker.partition_count("audit")?, 4);
+/// clock.advance(60_000); // session timeouts and retention see a minute pass
+/// # Ok::<(), logbus::broker::BrokerError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     /// Where data lives.
     pub storage: StorageConfig,
     /// The clock every timer reads (session timeouts, retention, segment age).
     pub clock: Arc<dyn Clock>,
-    /// Create unknown topics on first produce (off for an embedded broker, design §10).
+    /// Create unknown topics on first produce (off for an embedded broker, docs/design.md §10).
     pub auto_create_topics: bool,
     /// Settings of auto-created topics.
     pub default_topic: TopicConfig,

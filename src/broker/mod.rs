@@ -1,4 +1,4 @@
-//! The broker: logbus's one engine (design §1). It owns every topic,
+//! The broker: logbus's one engine (docs/design.md §1). It owns every topic,
 //! partition, idempotent producer, consumer group and committed offset, and
 //! is the API the in-process client, the native TCP server and the CLI all
 //! call; nothing here knows which face a request came through.
@@ -9,7 +9,7 @@
 //! async surface is waiting only: long-poll fetches and group waits, woken
 //! by `tokio::sync::watch` channels, never by polling.
 //!
-//! Data directory layout (design §3):
+//! Data directory layout (docs/design.md §3):
 //! ```text
 //! DATA/.lock                 exclusive lock of the running broker
 //! DATA/NAME.topic            topic metadata (see `topic.rs`, docs/format.md)
@@ -127,6 +127,26 @@ pub(crate) struct Shared {
 }
 
 /// A handle to a running broker; clones share it.
+///
+/// ```
+/// use logbus::broker::{Broker, BrokerConfig, ProduceRecord, TopicConfig};
+/// use logbus::log::Durability;
+///
+/// let dir = tempfile::tempdir()?;
+/// let broker = Broker::open(BrokerConfig::dir(dir.path()))?;
+/// broker.create_topic("events", TopicConfig::with_partitions(1))?;
+/// let placed = broker.produce(
+///     "events",
+///     vec![ProduceRecord::new("one"), ProduceRecord::new("two")],
+///     Durability::Fsync, // acknowledged once on stable storage
+/// )?;
+/// assert_eq!((placed[1].partition, placed[1].offset), (0, 1));
+/// broker.close()?; // the next open skips recovery
+///
+/// let broker = Broker::open(BrokerConfig::dir(dir.path()))?;
+/// assert_eq!(broker.describe_topic("events")?.partitions[0].high_watermark, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct Broker {
     pub(crate) shared: Arc<Shared>,

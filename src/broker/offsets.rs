@@ -1,5 +1,5 @@
 //! Committed offsets as records of the internal topic `__consumer_offsets`
-//! (design §6): the encoding of their keys and values, and rebuilding every
+//! (docs/design.md §6): the encoding of their keys and values, and rebuilding every
 //! group's offsets by reading the topic on open. A group's records all go
 //! to partition `murmur2(group) % partitions`, so its commits stay ordered.
 //!
@@ -120,7 +120,7 @@ fn offsets_topic_config(partitions: u32) -> TopicConfig {
         partitions,
         flush_messages: None,
         log: LogConfig {
-            // Only the latest commit per (group, topic, partition) matters (design §6).
+            // Only the latest commit per (group, topic, partition) matters (docs/design.md §6).
             cleanup_policy: CleanupPolicy::Compact,
             // Offsets must never expire by age or size.
             retention_ms: None,

@@ -1,4 +1,4 @@
-//! Choosing a partition for a record (design §7): keyed records by Kafka's
+//! Choosing a partition for a record (docs/design.md §7): keyed records by Kafka's
 //! murmur2 (the leaf [`crate::partitioner`], shared with the network
 //! client), unkeyed records by a sticky partitioner. Pure functions plus one
 //! atomic; knows nothing of logs.

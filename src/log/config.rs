@@ -1,6 +1,6 @@
 //! Per-log settings, with Kafka's defaults where Kafka has one.
 
-/// How a log is flushed before an append is acknowledged (design §4).
+/// How a log is flushed before an append is acknowledged (docs/design.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Durability {
     /// Acknowledge without waiting; for the log the same as `Written`.

@@ -1,6 +1,6 @@
 //! The native TCP server: a thin async shell that reads protocol frames off
 //! sockets, maps each request one to one onto a broker call, and writes the
-//! responses back (design §§1, 8–9). It owns sockets, connection limits,
+//! responses back (docs/design.md §§1, 8–9). It owns sockets, connection limits,
 //! backpressure, timeouts and shutdown; it knows the broker's public API and
 //! the `protocol` codec, and nothing of how either works inside.
 //!

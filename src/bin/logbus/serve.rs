@@ -1,4 +1,4 @@
-//! `logbus serve`: opens the broker (topics auto-create, design §10), starts
+//! `logbus serve`: opens the broker (topics auto-create, docs/design.md §10), starts
 //! the native TCP server, the admin HTTP endpoint and the Kafka listener,
 //! prints `ready native=HOST:PORT http=HOST:PORT kafka=HOST:PORT` once all
 //! listen (`kafka=off` when it is turned off), and on SIGINT or SIGTERM

@@ -1,4 +1,4 @@
-//! Consumer groups (design §6): membership with session timeouts read from
+//! Consumer groups (docs/design.md §6): membership with session timeouts read from
 //! the broker's clock, broker-side assignment, generations that fence
 //! stale members, committed offsets (kept in `__consumer_offsets` by
 //! `offsets.rs`), and the operator's list/describe/reset/delete.

@@ -2,7 +2,7 @@
 //! over its registered logs, pausing as its [`Throttler`] decides so the
 //! cleaner's I/O stays under `max_bytes_per_sec`, and backing off when a
 //! pass found nothing to clean. No async runtime: the log layer must not
-//! know tokio (design §8); a stop flag and a condvar end it promptly.
+//! know tokio (docs/design.md §8); a stop flag and a condvar end it promptly.
 //!
 //! Knows only the [`Log`] API and the clock.
 

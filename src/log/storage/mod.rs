@@ -1,4 +1,4 @@
-//! The narrow storage seam the log writes through (design §5): the file
+//! The narrow storage seam the log writes through (docs/design.md §5): the file
 //! system in production ([`FileStorage`]), and an in-memory backend for
 //! tests and the embedded in-memory mode ([`MemoryStorage`]) that can
 //! simulate a crash at any point and inject faults.

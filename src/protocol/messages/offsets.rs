@@ -2,7 +2,7 @@
 //! group offset apis `OffsetCommit`, `OffsetFetch` and `ResetOffsets`.
 //!
 //! Commits carry the member id and generation so the broker can refuse a
-//! fenced member's commit (design §6); an admin commit outside any
+//! fenced member's commit (docs/design.md §6); an admin commit outside any
 //! generation sends an empty member id and generation -1.
 
 use bytes::{BufMut, Bytes};

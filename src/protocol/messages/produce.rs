@@ -11,7 +11,7 @@ use crate::protocol::ErrorCode;
 use crate::protocol::wire::{wire_enum, wire_struct};
 
 wire_enum! {
-    /// How far a produce waits before it is acknowledged (design §4).
+    /// How far a produce waits before it is acknowledged (docs/design.md §4).
     pub enum Durability {
         /// Acknowledged once the batch is accepted, without waiting for the write.
         None = 0,
