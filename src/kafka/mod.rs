@@ -93,9 +93,6 @@ pub struct KafkaConfig {
     pub node_id: i32,
     /// The cluster id Metadata reports.
     pub cluster_id: String,
-    /// When set, the listener calls [`Broker::tick`] this often (retention,
-    /// session expiry); leave `None` when the native server already does.
-    pub tick_interval: Option<Duration>,
     /// Told about every answered request (e.g. latency histograms).
     pub observer: Option<Arc<dyn RequestObserver>>,
 }
@@ -119,7 +116,6 @@ impl Default for KafkaConfig {
             advertised: None,
             node_id: 0,
             cluster_id: "logbus-cluster".to_owned(),
-            tick_interval: None,
             observer: None,
         }
     }
@@ -157,7 +153,6 @@ impl std::fmt::Debug for KafkaConfig {
             .field("advertised", &self.advertised)
             .field("node_id", &self.node_id)
             .field("cluster_id", &self.cluster_id)
-            .field("tick_interval", &self.tick_interval)
             .field("observer", &self.observer.is_some())
             .finish()
     }
@@ -249,9 +244,6 @@ pub async fn run(
         limits: Arc::clone(&limits),
         stop: stop_rx.clone(),
     });
-    let ticker = config
-        .tick_interval
-        .map(|every| tokio::spawn(tick_loop(broker, every, stop_rx)));
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -297,26 +289,7 @@ pub async fn run(
         );
         connections.shutdown().await;
     }
-    if let Some(ticker) = ticker {
-        let _ = ticker.await;
-    }
     Ok(())
-}
-
-async fn tick_loop(broker: Broker, every: Duration, mut stop: watch::Receiver<bool>) {
-    let mut interval = tokio::time::interval(every);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
-            _ = interval.tick() => {}
-        }
-        let b = broker.clone();
-        // A tick fsyncs and deletes files: never on a runtime worker.
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || b.tick()).await {
-            tracing::warn!(error = %e, "broker tick failed");
-        }
-    }
 }
 
 /// A listener running on its own task, as [`start`] returns it.
