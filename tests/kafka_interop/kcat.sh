@@ -28,8 +28,8 @@ kc() { timeout 60 kcat "${B[@]}" "$@"; }
 # -P with the idempotent producer and gzip; -C reads back keys, values, offsets.
 if selected produce_idempotent_gzip_then_consume; then
     out=""
-    if printf 'k0:v0\nk1:v1\nk2:v2\n' | kc -P -t "$T" -K: -z gzip -X enable.idempotence=true -X acks=all 2>"$tmp/p.err" \
-        && out="$(kc -C -t "$T" -o beginning -e -q -f '%k=%s@%o\n' 2>>"$tmp/p.err")" \
+    if printf 'k0:v0\nk1:v1\nk2:v2\n' | kc -P -t "$T" -p 0 -K: -z gzip -X enable.idempotence=true -X acks=all 2>"$tmp/p.err" \
+        && out="$(kc -C -t "$T" -p 0 -o beginning -e -q -f '%k=%s@%o\n' 2>>"$tmp/p.err")" \
         && [[ "$out" == $'k0=v0@0\nk1=v1@1\nk2=v2@2' ]]; then
         pass produce_idempotent_gzip_then_consume
     else
@@ -37,11 +37,13 @@ if selected produce_idempotent_gzip_then_consume; then
     fi
 fi
 
-# -L shows the broker at the address we dialled and the topic's partition.
+# -L shows the broker at the address we dialled and the auto-created topic.
+# (Topics auto-create with the broker's default partition count: records go to
+# partition 0 explicitly so offsets are known.)
 if selected metadata_lists_broker_and_topic; then
     md="$(kc -L -t "$T" 2>&1 || true)"
     if grep -q "broker 1 at $KAFKA_BOOTSTRAP\|at $KAFKA_BOOTSTRAP" <<<"$md" \
-        && grep -q "topic \"$T\" with 1 partitions" <<<"$md" \
+        && grep -qE "topic \"$T\" with [0-9]+ partitions" <<<"$md" \
         && grep -q "partition 0, leader" <<<"$md"; then
         pass metadata_lists_broker_and_topic
     else
@@ -55,9 +57,9 @@ if selected group_consumes_commits_and_resumes; then
     G="$T-group"
     GT="$T-g"
     first="" second=""
-    if printf 'a\nb\n' | kc -P -t "$GT" 2>"$tmp/g.err" \
+    if printf 'a\nb\n' | kc -P -t "$GT" -p 0 2>"$tmp/g.err" \
         && first="$(kc -G "$G" -X auto.offset.reset=earliest -c 2 -q -f '%s@%o\n' "$GT" 2>>"$tmp/g.err")" \
-        && printf 'c\nd\n' | kc -P -t "$GT" 2>>"$tmp/g.err" \
+        && printf 'c\nd\n' | kc -P -t "$GT" -p 0 2>>"$tmp/g.err" \
         && second="$(kc -G "$G" -X auto.offset.reset=earliest -c 2 -q -f '%s@%o\n' "$GT" 2>>"$tmp/g.err")" \
         && [[ "$first" == $'a@0\nb@1' && "$second" == $'c@2\nd@3' ]]; then
         pass group_consumes_commits_and_resumes
