@@ -7,8 +7,8 @@
 # Which tests run: LIBRDKAFKA_TESTS (comma-separated numbers) if set, else the
 # allowlist librdkafka_suite.allowlist; INTEROP_ONLY narrows it (names like
 # 0001). Every test listed is one scenario: the runner's own PASSED/FAILED per
-# test is counted. LIBRDKAFKA_TESTS=all runs the whole suite (-L: broker tests),
-# for measuring how many pass.
+# test is counted, each run by its own runner. LIBRDKAFKA_TESTS=all runs every
+# numbered test (those needing no broker are skipped by -L).
 source "$(dirname "$0")/lib.sh"
 manifest="$repo_root/tools/kafka-bench/Cargo.toml"
 cargo fetch --quiet --manifest-path "$manifest"
@@ -54,26 +54,35 @@ test.timeout.multiplier=${LIBRDKAFKA_TIMEOUT_MULTIPLIER:-3}
 test.topic.random=true
 EOF
 cd "$build/tests"
-rc=0
-env_tests=(TESTS="$tests")
-[[ "$tests" == all ]] && env_tests=()
-# -L: broker tests only; -E: no socket-emulation tests; -Q: quick mode;
-# -p1: one at a time (2 cores shared).
+# One runner per test: a test that fails and leaks client threads makes the
+# runner abort at exit before its summary, which would hide the others.
+# -L: broker tests only; -E: no socket-emulation tests; -Q: quick mode.
 # LD_LIBRARY_PATH: the runner links the librdkafka it was built with, never a
 # system one (Debian's kcat brings librdkafka 2.0.2).
-env "${env_tests[@]}" LD_LIBRARY_PATH="$build/src:$build/src-cpp" RDKAFKA_TEST_CONF="$run/test.conf" TEST_KAFKA_VERSION="${TEST_KAFKA_VERSION:-4.1.0}" \
-    timeout "${LIBRDKAFKA_SUITE_TIMEOUT:-1500}" ./test-runner -L -E -Q -p1 >"$run/out.log" 2>&1 || rc=$?
-# The runner's summary table: one row per test with PASSED, FAILED or SKIPPED.
-sed 's/\x1b\[[0-9;]*m//g' "$run/out.log" | { grep -E '^\| *0[0-9]{3}_' || true; } | tee "$run/summary"
-passed="$(grep -c 'PASSED' "$run/summary" || true)"
-failed="$(grep -c 'FAILED' "$run/summary" || true)"
-skipped="$(grep -c 'SKIPPED' "$run/summary" || true)"
-if [[ $rc -ne 0 && $failed -eq 0 ]]; then
-    tail -30 "$run/out.log"
-    failed=1
+if [[ "$tests" == all ]]; then
+    tests="$(ls 0[0-9][0-9][0-9]-*.c* | cut -c1-4 | sort -u | paste -sd, -)"
 fi
-if [[ $failed -ne 0 || -n "${INTEROP_VERBOSE:-}" ]]; then
-    grep -E 'FAIL|TEST FAILURE|### Test' "$run/out.log" | sed 's/\x1b\[[0-9;]*m//g' | head -60
-fi
+passed=0 failed=0 skipped=0
+for t in ${tests//,/ }; do
+    rc=0
+    env TESTS="$t" LD_LIBRARY_PATH="$build/src:$build/src-cpp" RDKAFKA_TEST_CONF="$run/test.conf" \
+        TEST_KAFKA_VERSION="${TEST_KAFKA_VERSION:-4.1.0}" \
+        timeout "${LIBRDKAFKA_TEST_TIMEOUT:-300}" ./test-runner -L -E -Q -p1 >"$run/$t.log" 2>&1 || rc=$?
+    sed 's/\x1b\[[0-9;]*m//g' "$run/$t.log" >"$run/$t.txt"
+    rows="$(grep -E '^\| *0[0-9]{3}_' "$run/$t.txt" || true)"
+    if [[ $rc -eq 0 ]] && grep -q PASSED <<<"$rows" && ! grep -q FAILED <<<"$rows"; then
+        passed=$((passed + 1))
+        echo "ok   librdkafka.$t"
+    elif [[ $rc -eq 0 ]] && [[ -n "$rows" ]] && ! grep -qE 'PASSED|FAILED' <<<"$rows"; then
+        skipped=$((skipped + 1))
+        echo "skip librdkafka.$t: $(grep -m1 SKIPPED <<<"$rows" | awk -F'|' '{print $5}' | xargs)"
+    else
+        failed=$((failed + 1))
+        why="$(grep -m1 -A1 '^### Test "0' "$run/$t.txt" | tail -1 | cut -c1-200)"
+        [[ $rc -eq 124 ]] && why="timed out after ${LIBRDKAFKA_TEST_TIMEOUT:-300}s; $why"
+        echo "FAIL librdkafka.$t: $why"
+        [[ -n "${INTEROP_VERBOSE:-}" ]] && grep -E '^### Test|FAILED' "$run/$t.txt" | head -5
+    fi
+done
 echo "librdkafka_suite: $passed passed, $failed failed, $skipped skipped"
 [[ $failed -eq 0 ]]
