@@ -78,7 +78,7 @@ for t in ${tests//,/ }; do
         echo "skip librdkafka.$t: $(grep -m1 SKIPPED <<<"$rows" | awk -F'|' '{print $5}' | xargs)"
     else
         failed=$((failed + 1))
-        why="$(grep -m1 -A1 '^### Test "0' "$run/$t.txt" | tail -1 | cut -c1-200)"
+        why="$({ grep -m1 -A1 '^### Test "0' "$run/$t.txt" || true; } | tail -1 | cut -c1-200)"
         [[ $rc -eq 124 ]] && why="timed out after ${LIBRDKAFKA_TEST_TIMEOUT:-300}s; $why"
         echo "FAIL librdkafka.$t: $why"
         [[ -n "${INTEROP_VERBOSE:-}" ]] && grep -E '^### Test|FAILED' "$run/$t.txt" | head -5
