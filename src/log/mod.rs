@@ -394,21 +394,28 @@ impl Log {
     /// of an `fsync` append, or `close`) makes it and the new file's
     /// directory entry durable. So an append at `written` never waits on
     /// the disk, and neither does a reader waiting for the lock.
+    ///
+    /// The next segment's files are created first: failing that (out of
+    /// file descriptors, say) writes nothing the log holds and leaves the
+    /// active segment as it was, so the error is returned without poisoning
+    /// the log and the next append tries the roll again. Sealing the active
+    /// segment writes its time index; a failure there poisons the log as
+    /// any failed data write does.
     fn roll_locked(&self, inner: &mut Inner) -> Result<(), LogError> {
         let next = inner.log_end_offset();
-        let result = (|| {
+        let segment = Segment::create(&*self.storage, &self.dir, next)?;
+        let sealed = (|| {
             let active = inner.active_mut();
             active.finish_time_index()?;
-            active.map_indexes()?;
-            let segment = Segment::create(&*self.storage, &self.dir, next)?;
-            inner.segments.push(segment);
-            inner.rolls += 1;
-            Ok(())
+            active.map_indexes()
         })();
-        if result.is_err() {
+        if let Err(e) = sealed {
             inner.poisoned = true;
+            return Err(e);
         }
-        result
+        inner.segments.push(segment);
+        inner.rolls += 1;
+        Ok(())
     }
 
     /// Seals the active segment and starts a new one, if the active one holds anything.
