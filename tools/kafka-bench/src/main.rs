@@ -186,6 +186,10 @@ fn consume(bootstrap: &str, topic: &str, count: u64) -> Res {
     Ok(())
 }
 
+/// Payload byte 8: a warm-up record (not measured) or a measured one.
+const WARMUP: u8 = 0;
+const MEASURED: u8 = 1;
+
 fn now_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -211,9 +215,11 @@ fn latency(bootstrap: &str, topic: &str, rate: u64, secs: u64) -> Res {
     }
     let done = Arc::new(AtomicBool::new(false));
     let received = Arc::new(AtomicU64::new(0));
+    let warmed = Arc::new(AtomicBool::new(false));
     let consumer = {
         let done = done.clone();
         let received = received.clone();
+        let warmed = warmed.clone();
         std::thread::spawn(move || -> Result<Histogram<u64>, String> {
             let mut h =
                 Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?;
@@ -221,22 +227,38 @@ fn latency(bootstrap: &str, topic: &str, rate: u64, secs: u64) -> Res {
                 if let Some(m) = c.poll(Duration::from_millis(50)) {
                     let m = m.map_err(|e| e.to_string())?;
                     let payload = m.payload().unwrap_or_default();
-                    if payload.len() >= 8 {
+                    if payload.len() >= 9 && payload[8] == MEASURED {
                         let sent = u64::from_le_bytes(payload[..8].try_into().unwrap_or_default());
                         h.saturating_record(now_micros().saturating_sub(sent).max(1));
                         received.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        warmed.store(true, Ordering::Relaxed);
                     }
                 }
             }
             Ok(h)
         })
     };
-    // Warm the consumer's fetch loop before the clock starts.
-    std::thread::sleep(Duration::from_millis(500));
     let p = producer(bootstrap, "0")?;
+    let mut payload = vec![b'x'; 100];
+    // Warm-up: unmeasured records until the consumer has read one, so the
+    // consumer's and producer's start-up is not counted as latency.
+    let warm_deadline = Instant::now() + Duration::from_secs(30);
+    while !warmed.load(Ordering::Relaxed) {
+        if Instant::now() > warm_deadline {
+            return Err("the consumer read nothing during warm-up".into());
+        }
+        payload[8] = WARMUP;
+        let _ = p.send(
+            BaseRecord::<(), [u8]>::to(topic)
+                .payload(&payload)
+                .partition(0),
+        );
+        p.poll(Duration::from_millis(10));
+    }
+    payload[8] = MEASURED;
     let start = Instant::now();
     let interval = Duration::from_nanos(1_000_000_000 / rate);
-    let mut payload = vec![b'x'; 100];
     for i in 0..total {
         let due = start + interval * i as u32;
         let now = Instant::now();
