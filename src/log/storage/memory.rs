@@ -52,6 +52,7 @@ use std::io::{self, ErrorKind};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+mod contents;
 mod inspect;
 #[cfg(test)]
 mod tests;
@@ -100,7 +101,7 @@ struct Inode {
 
 #[derive(Default)]
 struct InodeData {
-    current: Vec<u8>,
+    current: contents::Contents,
     durable: Vec<u8>,
     /// Operations applied to `current` but not yet to `durable`, in order.
     pending: Vec<PendingOp>,
@@ -240,15 +241,6 @@ fn write_into(bytes: &mut Vec<u8>, pos: usize, data: &[u8]) {
 }
 
 impl InodeData {
-    /// Grows `current` to at least `len`, reporting allocation failure
-    /// rather than aborting.
-    fn reserve_current(&mut self, len: usize) -> io::Result<()> {
-        let extra = len.saturating_sub(self.current.len());
-        self.current
-            .try_reserve(extra)
-            .map_err(|e| io::Error::new(ErrorKind::OutOfMemory, e))
-    }
-
     fn write(&mut self, data: &[u8], pos: u64, simulate: bool) -> io::Result<()> {
         if data.is_empty() {
             // Like pwrite of zero bytes: the file is not extended.
@@ -257,8 +249,7 @@ impl InodeData {
         let len = u64::try_from(data.len()).ok();
         let end = checked_len(len.and_then(|len| pos.checked_add(len)))?;
         let pos = end - data.len();
-        self.reserve_current(end)?;
-        write_into(&mut self.current, pos, data);
+        self.current.write(pos, data)?;
         if simulate {
             self.pending.push(PendingOp::Write {
                 pos,
@@ -270,12 +261,8 @@ impl InodeData {
 
     fn set_len(&mut self, len: u64, simulate: bool) -> io::Result<()> {
         let len = checked_len(Some(len))?;
-        self.reserve_current(len)?;
-        self.current.resize(len, 0);
-        if len < self.current.capacity() / 2 {
-            // A cut file gives its memory back.
-            self.current.shrink_to_fit();
-        }
+        // A cut file gives its memory back, chunk by chunk.
+        self.current.resize(len)?;
         if simulate {
             self.pending.push(PendingOp::SetLen(len));
         }
@@ -304,7 +291,7 @@ impl InodeData {
     /// The contents a crash leaves, drawing choices from `rng`.
     fn survivor(&self, survival: Survival, rng: &mut SplitMix) -> Vec<u8> {
         match survival {
-            Survival::KeepAll => self.current.clone(),
+            Survival::KeepAll => self.current.to_vec(),
             Survival::Clean => self.durable.clone(),
             Survival::Seeded(_) => {
                 let mut bytes = self.durable.clone();
@@ -330,7 +317,7 @@ impl Inode {
     fn with_contents(bytes: Vec<u8>) -> Inode {
         Inode {
             data: Mutex::new(InodeData {
-                current: bytes.clone(),
+                current: contents::Contents::from_slice(&bytes),
                 durable: bytes,
                 pending: Vec::new(),
             }),
@@ -720,12 +707,7 @@ impl StorageFile for MemoryFile {
         self.shared.check(OpKind::Read)?;
         let data = lock(&self.inode.data);
         let start = usize::try_from(pos).unwrap_or(usize::MAX);
-        let Some(available) = data.current.get(start..) else {
-            return Ok(0);
-        };
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        Ok(n)
+        Ok(data.current.read(start, buf))
     }
 
     fn write_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {

@@ -45,7 +45,7 @@ impl MemoryStorage {
     /// Current contents of the file at `path`, if there is one.
     pub fn read_file(&self, path: &Path) -> Option<Vec<u8>> {
         let inode = self.namespace().file(&normalize(path))?;
-        let bytes = lock(&inode.data).current.clone();
+        let bytes = lock(&inode.data).current.to_vec();
         Some(bytes)
     }
 
@@ -64,7 +64,7 @@ impl MemoryStorage {
         match dir.current.get(&name) {
             Some(inode) => {
                 let mut data = lock(&inode.data);
-                data.current = bytes.to_vec();
+                data.current = super::contents::Contents::from_slice(bytes);
                 data.durable = bytes.to_vec();
                 data.pending.clear();
                 drop(data);
