@@ -42,7 +42,15 @@ impl Contents {
         }
         while self.len < len {
             if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
-                self.chunks.push(Vec::new());
+                // The first chunk grows as needed (most files are small);
+                // later ones are allocated whole, once, with no regrowth.
+                let mut chunk = Vec::new();
+                if !self.chunks.is_empty() {
+                    chunk
+                        .try_reserve_exact(CHUNK)
+                        .map_err(|e| io::Error::new(ErrorKind::OutOfMemory, e))?;
+                }
+                self.chunks.push(chunk);
             }
             let last = self.chunks.last_mut().expect("pushed above");
             let grow = (len - self.len).min(CHUNK - last.len());
