@@ -358,3 +358,49 @@ async fn a_fetch_listing_a_partition_many_times_gets_a_small_refusal_not_a_huge_
     assert_eq!(&round_trip(&mut s, &many).await[..], &[0, 0, 0, 10, 0, 42]);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_for_unknown_topics_or_partitions_are_refused_and_write_nothing() {
+    use logbus::protocol::{OffsetCommitPartition, OffsetCommitRequest, OffsetCommitTopic};
+    let server = TestServer::start().await;
+    let client = Client::connect(&server.addr).await.unwrap();
+    client
+        .create_topic("real", 2, TopicConfig::default())
+        .await
+        .unwrap();
+    let commit = |topic: &str, partitions: std::ops::Range<i32>| OffsetCommitRequest {
+        group_id: "g".into(),
+        generation_id: -1,
+        member_id: String::new(),
+        topics: vec![OffsetCommitTopic {
+            name: topic.into(),
+            partitions: partitions
+                .map(|partition| OffsetCommitPartition {
+                    partition,
+                    offset: 1,
+                    metadata: None,
+                })
+                .collect(),
+        }],
+    };
+    let offsets_end = |broker: &logbus::broker::Broker| {
+        broker
+            .metrics()
+            .topics
+            .get("__consumer_offsets")
+            .map_or(0, |t| t.records_in)
+    };
+    let before = offsets_end(&server.broker);
+    for (topic, partitions) in [("ghost", 0..5_000), ("real", 0..3)] {
+        let e = client
+            .commit_offsets(commit(topic, partitions))
+            .await
+            .expect_err("an unknown topic or partition was committed");
+        assert!(e.to_string().contains("UNKNOWN_TOPIC_OR_PARTITION"), "{e}");
+    }
+    assert_eq!(offsets_end(&server.broker), before, "nothing was written");
+    assert!(server.broker.fetch_offsets("g").is_empty());
+    client.commit_offsets(commit("real", 0..2)).await.unwrap();
+    assert_eq!(server.broker.fetch_offsets("g").len(), 2);
+    server.stop().await;
+}

@@ -229,12 +229,48 @@ impl Broker {
     }
 
     /// Appends commits (or tombstones) of `group` to its offsets partition.
+    ///
+    /// # Errors
+    /// A commit (not a tombstone) for a topic or partition that does not
+    /// exist is refused, as Kafka refuses it, before anything is written:
+    /// otherwise anyone could grow `__consumer_offsets` and the offsets
+    /// held in memory without bound.
     pub(crate) fn write_offsets(
         &self,
         group: &str,
         entries: &[(TopicPartition, Option<CommittedOffset>)],
     ) -> Result<(), BrokerError> {
+        self.check_committable(entries)?;
         self.write_offsets_at(group, entries, Durability::Written)
+    }
+
+    /// Every commit in `entries` names an existing topic and partition.
+    fn check_committable(
+        &self,
+        entries: &[(TopicPartition, Option<CommittedOffset>)],
+    ) -> Result<(), BrokerError> {
+        let mut checked: Option<(&str, u32)> = None;
+        for (tp, value) in entries {
+            if value.is_none() {
+                continue;
+            }
+            let count = match checked {
+                Some((name, count)) if name == tp.topic => count,
+                _ => {
+                    let count = self.topic(&tp.topic)?.partition_count();
+                    checked = Some((tp.topic.as_str(), count));
+                    count
+                }
+            };
+            if tp.partition >= count {
+                return Err(BrokerError::UnknownPartition {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    partitions: count,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// [`Broker::write_offsets`], acknowledged at `durability`.
