@@ -393,7 +393,11 @@ impl FrameReader {
             }
             let want = match total {
                 None => FIRST_READ,
-                Some(total) => (total - self.buf.len()).clamp(FIRST_READ, CHUNK),
+                // At most as much again as has arrived: the buffer grows
+                // by doubling with the bytes received, never to the claim.
+                Some(total) => (total - self.buf.len())
+                    .min(CHUNK)
+                    .min(self.buf.len().max(FIRST_READ)),
             };
             let (deadline, late) = self.deadline();
             match tokio::time::timeout_at(deadline, rd.readable()).await {
