@@ -162,6 +162,19 @@ pub fn render_metrics(broker: &Broker, requests: &RequestMetrics) -> Result<Stri
     metrics::render(&broker.metrics(), requests).map_err(|source| AdminError::Metrics { source })
 }
 
+/// The status the admin face answers `method` on `path` with, without a
+/// socket: the routing the `admin_route` fuzz target drives. Not part of
+/// the stable API.
+#[doc(hidden)]
+pub fn route_status(broker: &Broker, metrics: &RequestMetrics, method: &str, path: &str) -> u16 {
+    let Ok(method) = hyper::Method::from_bytes(method.as_bytes()) else {
+        return 400;
+    };
+    routes::respond(broker, metrics, &method, path)
+        .status()
+        .as_u16()
+}
+
 /// Accept errors that are about one connection that died before it was
 /// accepted; the next accept is unaffected.
 fn per_connection(e: &io::Error) -> bool {
