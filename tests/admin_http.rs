@@ -125,7 +125,7 @@ fn broker_with_lagging_group() -> (Broker, Consumer) {
         .commit_offsets(CommitRequest {
             group: "g".into(),
             member_id: Some(consumer.member_id().to_owned()),
-            generation: consumer.generation(),
+            generation: consumer.member_epoch(),
             offsets: vec![
                 (TopicPartition::new("t", 0), 2),
                 (TopicPartition::new("t", 1), 3),
@@ -262,7 +262,10 @@ async fn groups_show_members_assignment_committed_offsets_and_lag() {
     let group = get(admin.addr, "/v1/groups/g").await.json();
     assert_eq!(group["group"], "g");
     assert_eq!(group["state"], "Stable");
-    assert_eq!(group["generation"], consumer.generation());
+    assert_eq!(
+        group["generation"],
+        broker.describe_group("g").unwrap().generation
+    );
     let members = group["members"].as_array().unwrap();
     assert_eq!(members.len(), 1);
     assert_eq!(members[0]["member_id"], consumer.member_id());

@@ -76,7 +76,7 @@ fn a_silent_members_partitions_move_after_its_session_times_out_and_its_commit_i
         }
     }
     let silent_partitions = members[2].assignment().to_vec();
-    let generation_before = members[0].generation();
+    let generation_before = members[0].member_epoch();
 
     clock.advance(SESSION_MS / 2);
     members[0].heartbeat().unwrap();
@@ -85,7 +85,7 @@ fn a_silent_members_partitions_move_after_its_session_times_out_and_its_commit_i
     assert_eq!(broker.expire_sessions(), 1);
     members[0].heartbeat().unwrap();
     members[1].heartbeat().unwrap();
-    assert!(members[0].generation() > generation_before);
+    assert!(members[0].member_epoch() > generation_before);
     let survivors: BTreeSet<_> = members[..2]
         .iter()
         .flat_map(|m| m.assignment().to_vec())
@@ -125,7 +125,7 @@ fn a_silent_members_partitions_move_after_its_session_times_out_and_its_commit_i
 }
 
 #[test]
-fn a_commit_with_an_old_generation_or_for_a_partition_not_owned_is_rejected() {
+fn a_commit_with_a_stale_member_epoch_or_for_a_partition_not_held_is_rejected() {
     let storage = MemoryStorage::new();
     let clock = ManualClock::new(0);
     let broker = open(&storage, &clock);
@@ -139,32 +139,48 @@ fn a_commit_with_an_old_generation_or_for_a_partition_not_owned_is_rejected() {
     let b = broker
         .join_group(JoinGroupRequest::new("g", Subscription::topic("t")))
         .unwrap();
-    let commit = |member: &str, generation, p| CommitRequest {
+    assert!(b.partitions.is_empty(), "nothing moves before `a` releases");
+    let commit = |member: &str, epoch, p| CommitRequest {
         group: "g".into(),
         member_id: Some(member.to_owned()),
-        generation,
+        generation: epoch,
         offsets: vec![(TopicPartition::new("t", p), 1)],
         metadata: String::new(),
     };
     let err = broker
-        .commit_offsets(commit(&a.member_id, a.generation, 0))
+        .commit_offsets(commit(&a.member_id, a.member_epoch, 0))
         .unwrap_err();
     assert!(
-        matches!(err, BrokerError::IllegalGeneration { .. }),
+        matches!(err, BrokerError::StaleMemberEpoch { .. }),
         "{err:?}"
     );
+    assert_eq!(err.kafka_code(), 113);
     assert!(err.is_retriable());
-    let a = broker.heartbeat("g", &a.member_id).unwrap();
-    let not_mine = b.partitions[0].partition;
+    // `a` learns its new epoch (one partition to give up) without
+    // acknowledging it: it may still commit the partition it gives up.
+    let learned = broker.heartbeat("g", &a.member_id, a.member_epoch).unwrap();
+    assert_eq!(learned.partitions.len(), 1);
+    let given_up = (0..2)
+        .find(|p| learned.partitions[0].partition != *p)
+        .unwrap();
+    broker
+        .commit_offsets(commit(&a.member_id, learned.member_epoch, given_up))
+        .unwrap();
+    // Acknowledged: the partition goes to `b`, and `a` may no longer commit it.
+    broker
+        .heartbeat("g", &a.member_id, learned.member_epoch)
+        .unwrap();
+    let b = broker.heartbeat("g", &b.member_id, b.member_epoch).unwrap();
+    assert_eq!(b.partitions, vec![TopicPartition::new("t", given_up)]);
     let err = broker
-        .commit_offsets(commit(&a.member_id, a.generation, not_mine))
+        .commit_offsets(commit(&a.member_id, learned.member_epoch, given_up))
         .unwrap_err();
     assert!(matches!(err, BrokerError::NotAssigned { .. }), "{err:?}");
     broker
         .commit_offsets(commit(
             &a.member_id,
-            a.generation,
-            a.partitions[0].partition,
+            learned.member_epoch,
+            learned.partitions[0].partition,
         ))
         .unwrap();
     // A standalone commit is refused while the group has members.
@@ -309,13 +325,13 @@ fn adding_partitions_rebalances_and_pattern_subscriptions_pick_up_new_topics() {
     broker
         .create_topic("orders-eu", TopicConfig::with_partitions(2))
         .unwrap();
-    let mut req = JoinGroupRequest::new("g", Subscription::Pattern("orders-*".into()));
+    let mut req = JoinGroupRequest::new("g", Subscription::Pattern("orders-.*".into()));
     req.session_timeout_ms = Some(SESSION_MS);
     let m = broker.join_group(req).unwrap();
     assert_eq!(m.partitions.len(), 2);
     broker.add_partitions("orders-eu", 3).unwrap();
-    let after = broker.heartbeat("g", &m.member_id).unwrap();
-    assert_eq!(after.generation, m.generation + 1);
+    let after = broker.heartbeat("g", &m.member_id, m.member_epoch).unwrap();
+    assert_eq!(after.member_epoch, m.member_epoch + 1);
     assert_eq!(after.partitions.len(), 3);
     broker
         .create_topic("orders-us", TopicConfig::default())
@@ -323,7 +339,9 @@ fn adding_partitions_rebalances_and_pattern_subscriptions_pick_up_new_topics() {
     broker
         .create_topic("payments", TopicConfig::default())
         .unwrap();
-    let after = broker.heartbeat("g", &m.member_id).unwrap();
+    let after = broker
+        .heartbeat("g", &m.member_id, after.member_epoch)
+        .unwrap();
     assert_eq!(after.partitions.len(), 4);
     assert!(
         after

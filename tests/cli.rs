@@ -219,6 +219,7 @@ async fn read_all(server: &str, topic: &str) -> Vec<(i64, String)> {
                         partition_max_bytes: 1 << 20,
                     }],
                 }],
+                member: Default::default(),
             })
             .await
             .unwrap();

@@ -32,6 +32,7 @@ fn fetch_request(topic: &str, offset: i64, max_wait_ms: i32) -> FetchRequest {
                 partition_max_bytes: 1 << 20,
             }],
         }],
+        member: Default::default(),
     }
 }
 
@@ -144,7 +145,7 @@ async fn poll_into(
     seen: &mut BTreeMap<(i32, i64), String>,
     last: &mut BTreeMap<i32, (i32, i64)>,
 ) {
-    let generation = consumer.generation();
+    let generation = consumer.member_epoch();
     let records = consumer.poll(Duration::from_millis(20)).await.unwrap();
     let mut this_poll: BTreeMap<i32, i64> = BTreeMap::new();
     for r in records {
@@ -152,7 +153,7 @@ async fn poll_into(
             assert_eq!(r.offset, prev + 1, "partition {} out of order", r.partition);
         } else if let Some(&(g, prev)) = last.get(&r.partition)
             && g == generation
-            && g == consumer.generation()
+            && g == consumer.member_epoch()
         {
             assert_eq!(
                 r.offset,
@@ -166,7 +167,7 @@ async fn poll_into(
         seen.insert((r.partition, r.offset), value);
     }
     for (p, o) in this_poll {
-        last.insert(p, (consumer.generation(), o));
+        last.insert(p, (consumer.member_epoch(), o));
     }
     consumer.commit().await.unwrap();
 }

@@ -42,6 +42,7 @@ fn fetch(topic: &str, partitions: &[(i32, i64)]) -> FetchRequest {
                 })
                 .collect(),
         }],
+        member: Default::default(),
     }
 }
 

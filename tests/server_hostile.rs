@@ -157,7 +157,7 @@ async fn unknown_api_keys_and_versions_are_refused_and_the_connection_stays() {
         panic!("not an ApiVersions body")
     };
     assert_eq!(v.error_code, ErrorCode::UnsupportedVersion);
-    assert_eq!(v.negotiate(ApiKey::Fetch), Some(0));
+    assert_eq!(v.negotiate(ApiKey::Fetch), Some(1));
 
     // The same connection still serves a valid request.
     s.write_all(&frame(
@@ -273,6 +273,7 @@ async fn a_client_that_never_reads_stalls_instead_of_growing_server_memory() {
                 partition_max_bytes: 64 * 1024,
             }],
         }],
+        member: Default::default(),
     };
     let one = frame(fetch.into(), 7);
     let chunk: Vec<u8> = one.iter().copied().cycle().take(one.len() * 256).collect();

@@ -215,6 +215,7 @@ async fn clients_that_never_read_stall_at_the_response_budget_and_a_polite_clien
                     partition_max_bytes: 64 * 1024,
                 }],
             }],
+            member: Default::default(),
         }
         .into(),
         1,

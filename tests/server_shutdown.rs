@@ -55,6 +55,7 @@ async fn run_returns_after_shutdown_with_in_flight_requests_answered() {
                         partition_max_bytes: 1 << 20,
                     }],
                 }],
+                member: Default::default(),
             })
             .await
     });

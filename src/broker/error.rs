@@ -250,6 +250,65 @@ pub enum BrokerError {
         /// The partition.
         partition: u32,
     },
+    /// A native member's fetch or commit carries an epoch that is not its
+    /// current one: its assignment changed since. Kafka:
+    /// `STALE_MEMBER_EPOCH` (113); heartbeat to learn the new epoch.
+    #[error("member {member_id} of group {group} runs epoch {epoch}, current is {current}")]
+    StaleMemberEpoch {
+        /// The group.
+        group: String,
+        /// The member.
+        member_id: String,
+        /// The epoch given.
+        epoch: i32,
+        /// The member's current epoch.
+        current: i32,
+    },
+    /// The member's assignment is changing: heartbeat (native) or rejoin
+    /// (classic) to learn it. Kafka: `REBALANCE_IN_PROGRESS` (27).
+    #[error("group {group} is rebalancing")]
+    RebalanceInProgress {
+        /// The group.
+        group: String,
+    },
+    /// A subscription pattern that is not a valid regular expression, or
+    /// too long. Kafka: `INVALID_REGULAR_EXPRESSION` (128).
+    #[error("invalid subscription pattern {pattern:?}: {reason}")]
+    InvalidPattern {
+        /// The pattern (its first 256 characters).
+        pattern: String,
+        /// Why it does not compile.
+        reason: String,
+    },
+    /// A join or commit whose group type or protocols do not match the
+    /// group's: a native join to a classic group with members, or a classic
+    /// join whose protocol type or protocols share nothing with the group's.
+    /// Kafka: `INCONSISTENT_GROUP_PROTOCOL` (23).
+    #[error("group {group} uses another protocol: {reason}")]
+    InconsistentGroupProtocol {
+        /// The group.
+        group: String,
+        /// What differs.
+        reason: &'static str,
+    },
+    /// A classic join without a member id (JoinGroup v4+): the member must
+    /// join again with the id given. Kafka: `MEMBER_ID_REQUIRED` (79).
+    #[error("group {group} gave member id {member_id}: join again with it")]
+    MemberIdRequired {
+        /// The group.
+        group: String,
+        /// The id to join with.
+        member_id: String,
+    },
+    /// A static member whose `group.instance.id` another member now uses.
+    /// Kafka: `FENCED_INSTANCE_ID` (82).
+    #[error("instance {instance_id} of group {group} was taken over by another member")]
+    FencedInstanceId {
+        /// The group.
+        group: String,
+        /// The instance id.
+        instance_id: String,
+    },
     /// The operation needs a group without members. Kafka: `NON_EMPTY_GROUP` (68).
     #[error("group {group} has {members} active members")]
     GroupNotEmpty {
@@ -356,6 +415,12 @@ impl BrokerError {
             Closed => 8,
             InvalidTopicName { .. } => 17,
             IllegalGeneration { .. } => 22,
+            InconsistentGroupProtocol { .. } => 23,
+            RebalanceInProgress { .. } => 27,
+            MemberIdRequired { .. } => 79,
+            FencedInstanceId { .. } => 82,
+            StaleMemberEpoch { .. } => 113,
+            InvalidPattern { .. } => 128,
             InvalidGroupId { .. } => 24,
             UnknownMember { .. } => 25,
             InvalidSessionTimeout { .. } => 26,
@@ -384,6 +449,8 @@ impl BrokerError {
                 | UnknownPartition { .. }
                 | Timeout { .. }
                 | IllegalGeneration { .. }
+                | StaleMemberEpoch { .. }
+                | RebalanceInProgress { .. }
                 | UnknownMember { .. }
                 | NotAssigned { .. }
                 | Log { .. }

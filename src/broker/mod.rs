@@ -47,8 +47,8 @@ pub use fetch::{
 };
 pub use group::{
     AssignmentStrategy, CommitRequest, CommittedOffset, GroupDescription, GroupListing, GroupState,
-    JoinGroupRequest, MAX_GROUP_ID_LEN, MemberAssignment, MemberDescription, PartitionLag,
-    ResetTarget, Subscription, TopicPartition,
+    JoinGroupRequest, MAX_GROUP_ID_LEN, MemberAssignment, MemberDescription, MemberRef,
+    NATIVE_PROTOCOL_TYPE, PartitionLag, ResetTarget, Subscription, TopicPartition,
 };
 pub use metrics::{GroupCounters, MetricsSnapshot, TopicCounters};
 pub use offsets::OFFSETS_TOPIC;
@@ -117,7 +117,7 @@ pub(crate) struct Shared {
     cleaner: Mutex<Option<Cleaner>>,
     /// Runs the periodic work on the clock (a std thread), unless configured off.
     maintenance: Mutex<Option<maintenance::Maintenance>>,
-    pub groups: Mutex<group::Groups>,
+    pub groups: group::Groups,
     /// Bumped on every group change and commit; wakes group waiters.
     pub group_events: watch::Sender<u64>,
     pub metrics: BrokerMetrics,
@@ -354,7 +354,7 @@ impl Broker {
                 producer_ids: Mutex::new(producer_ids),
                 cleaner: Mutex::new(cleaner),
                 maintenance: Mutex::new(None),
-                groups: Mutex::new(group::Groups::default()),
+                groups: group::Groups::default(),
                 group_events,
                 metrics: BrokerMetrics::default(),
                 closed: AtomicBool::new(false),
@@ -637,7 +637,7 @@ impl Broker {
                 }
             }
         }
-        lock(&self.shared.groups).clear();
+        self.shared.groups.clear();
         self.shared.group_events.send_modify(|v| *v += 1);
         lock(&self.shared.lock).take();
         first.map_or(Ok(()), Err)

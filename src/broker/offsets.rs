@@ -22,7 +22,7 @@ use super::error::BrokerError;
 use super::fetch::decode_records;
 use super::group::{CommittedOffset, TopicPartition};
 use super::partitioner::partition_for_key;
-use super::{Broker, lock, read};
+use super::{Broker, read};
 use crate::log::CleanupPolicy;
 use crate::log::{Durability, LogConfig, LogError};
 use crate::record::{BatchBuilder, Compression};
@@ -145,7 +145,7 @@ impl Broker {
     pub(crate) fn load_offsets(&self) -> Result<(), BrokerError> {
         let topic = self.topic(OFFSETS_TOPIC)?;
         let partitions = read(&topic.partitions).clone();
-        let mut groups = lock(&self.shared.groups);
+        let groups = &self.shared.groups;
         for p in partitions {
             let mut next = p.log.log_start_offset();
             loop {
@@ -216,7 +216,7 @@ impl Broker {
                 continue;
             }
             self.write_offsets_at(&group, &tombstones, Durability::Fsync)?;
-            let mut groups = lock(&self.shared.groups);
+            let groups = &self.shared.groups;
             for (tp, _) in tombstones {
                 groups.apply_offset_record(OffsetRecord {
                     group: group.clone(),

@@ -5,11 +5,22 @@
 //! partitions from the group's committed offsets (or `start_from` where
 //! none exist), and commits explicitly what earlier polls returned.
 //!
-//! Delivery is at least once: a commit refused because a rebalance moved on
-//! is retried, after a heartbeat, for the partitions still owned; records
-//! of partitions that moved are read again by their new owner from the last
-//! commit. A member the broker no longer knows (session expired) is rejoined
-//! by the heartbeat task.
+//! Rebalances revoke before they assign (the broker reconciles with
+//! member epochs): when the member's assignment changes, its waiting fetch
+//! returns at once; the consumer learns the new epoch, stops fetching the
+//! partitions taken away, and tells the broker at the start of the next
+//! poll (the application is done with what earlier polls returned), which
+//! only then hands those partitions to their new owner. Until then their
+//! progress can still be committed. So a consumer that commits what each
+//! poll returned before polling again never has its records read by
+//! another member, barring a member that stops answering: its partitions
+//! move when its session times out. Fetches and commits carry the member
+//! epoch; a stale one is refused and the consumer heartbeats to catch up.
+//!
+//! Delivery is at least once: records returned and not committed when a
+//! partition moves are read again by its new owner from the last commit. A
+//! member the broker no longer knows (session expired) is rejoined by the
+//! heartbeat task.
 //!
 //! Reconnecting: when the connection drops (say the broker restarts on the
 //! same address), the heartbeat task and `poll`/`commit` dial the same
@@ -26,13 +37,15 @@ use super::error::ClientError;
 use super::link::Link;
 use super::records::decode_batches;
 use crate::protocol::{
-    ApiKey, ErrorCode, FetchPartition, FetchRequest, FetchTopic, IsolationLevel, JoinGroupRequest,
-    OffsetCommitPartition, OffsetCommitRequest, OffsetCommitTopic, TopicPartitions,
+    ApiKey, ErrorCode, FetchMember, FetchPartition, FetchRequest, FetchTopic, IsolationLevel,
+    JoinGroupRequest, OffsetCommitPartition, OffsetCommitRequest, OffsetCommitTopic, Since,
+    TopicPartitions,
 };
 use crate::record::Header;
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -120,6 +133,7 @@ type TopicPartition = (String, i32);
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct Membership {
     member_id: String,
+    /// The member epoch of `partitions`.
     generation: i32,
     partitions: BTreeSet<TopicPartition>,
     /// How many times this consumer joined: a new value means the group
@@ -151,6 +165,20 @@ struct Session {
     membership: watch::Sender<Membership>,
     /// Serialises rejoins, so the poller and the heartbeat task never both join.
     joining: tokio::sync::Mutex<()>,
+    /// The member epoch whose assignment the poller runs, having released
+    /// what it took away: what heartbeats acknowledge.
+    running: AtomicI32,
+}
+
+/// Codes that only say the member's assignment moved on: heartbeat to learn it.
+fn rebalanced(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::IllegalGeneration
+            | ErrorCode::StaleMemberEpoch
+            | ErrorCode::FencedMemberEpoch
+            | ErrorCode::RebalanceInProgress
+    )
 }
 
 /// Errors after which the member must join anew.
@@ -200,13 +228,15 @@ impl Session {
         Ok(())
     }
 
-    /// Heartbeats as the latest membership and publishes the answer;
-    /// rejoins if the group no longer knows the member.
+    /// Heartbeats as the latest membership, acknowledging the epoch the
+    /// poller runs, and publishes the answer; rejoins if the group no
+    /// longer knows the member.
     async fn heartbeat(&self) -> Result<(), ClientError> {
         let current = self.membership.borrow().clone();
+        let running = self.running.load(Ordering::Acquire);
         match self
             .client()
-            .heartbeat(&self.config.group, &current.member_id, current.generation)
+            .heartbeat(&self.config.group, &current.member_id, running)
             .await
         {
             Ok(r) => {
@@ -288,6 +318,7 @@ impl Consumer {
             config,
             membership: tx,
             joining: tokio::sync::Mutex::new(()),
+            running: AtomicI32::new(first.generation),
         });
         let heartbeat = tokio::spawn(heartbeat_loop(Arc::clone(&session), interval));
         let mut consumer = Consumer {
@@ -307,8 +338,8 @@ impl Consumer {
         &self.current.member_id
     }
 
-    /// The generation of the assignment in use.
-    pub fn generation(&self) -> i32 {
+    /// The member epoch of the assignment in use.
+    pub fn member_epoch(&self) -> i32 {
         self.current.generation
     }
 
@@ -336,7 +367,9 @@ impl Consumer {
     }
 
     /// Takes up a new membership: positions of new partitions come from the
-    /// group's commits, or `start_from`; dropped partitions are forgotten.
+    /// group's commits, or `start_from`; dropped partitions are no longer
+    /// fetched, but what earlier polls returned of them stays committable
+    /// until [`Consumer::follow`] releases them.
     async fn apply(&mut self, m: Membership) -> Result<(), ClientError> {
         if m == self.current {
             return Ok(());
@@ -348,7 +381,6 @@ impl Consumer {
             self.returned.clear();
         }
         self.positions.retain(|tp, _| m.partitions.contains(tp));
-        self.returned.retain(|tp, _| m.partitions.contains(tp));
         let missing: Vec<TopicPartition> = m
             .partitions
             .iter()
@@ -413,10 +445,29 @@ impl Consumer {
         self.apply(m).await
     }
 
-    /// Heartbeats now and takes up the answer (used when a commit learns of a rebalance).
+    /// Heartbeats now and takes up the answer, without acknowledging it
+    /// (used when a fetch or commit learns of a rebalance).
     async fn sync(&mut self) -> Result<(), ClientError> {
         self.session.heartbeat().await?;
         self.refresh().await
+    }
+
+    /// Takes up the latest membership and acknowledges it: progress not
+    /// committed on partitions given up is dropped (the application polled
+    /// again, so it is done with them), and a heartbeat tells the broker at
+    /// once, which hands them to their new owner.
+    async fn follow(&mut self) -> Result<(), ClientError> {
+        for _ in 0..4 {
+            self.refresh().await?;
+            let owned = &self.current.partitions;
+            self.returned.retain(|tp, _| owned.contains(tp));
+            let epoch = self.current.generation;
+            if self.session.running.swap(epoch, Ordering::AcqRel) == epoch {
+                return Ok(());
+            }
+            self.session.heartbeat().await?;
+        }
+        Ok(())
     }
 
     /// Reconnects after the connection dropped, and takes up the
@@ -448,8 +499,11 @@ impl Consumer {
     }
 
     async fn poll_once(&mut self, timeout: Duration) -> Result<Vec<ConsumedRecord>, ClientError> {
-        self.refresh().await?;
-        if self.positions.is_empty() {
+        self.follow().await?;
+        // A server that fences fetches (v1) also wakes a member's empty
+        // fetch when partitions come; an older one is waited out here.
+        let fenced = self.session.client().version(ApiKey::Fetch) >= Some(1);
+        if self.positions.is_empty() && !fenced {
             // Nothing assigned yet: wait for the heartbeat task to learn more.
             let _ = tokio::time::timeout(timeout, self.membership.changed()).await;
             self.refresh().await?;
@@ -476,8 +530,24 @@ impl Consumer {
                     partitions,
                 })
                 .collect(),
+            member: Since(FetchMember {
+                member_id: self.current.member_id.clone(),
+                member_epoch: self.current.generation,
+            }),
         };
-        let response = self.session.client().fetch(request).await?;
+        let response = match self.session.client().fetch(request).await {
+            Ok(r) => r,
+            Err(e)
+                if e.code()
+                    .is_some_and(|code| rebalanced(code) || code == ErrorCode::UnknownMemberId) =>
+            {
+                // The assignment changed (or the member was forgotten):
+                // learn it; the next poll acknowledges it.
+                self.sync().await?;
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e),
+        };
         let mut out = Vec::new();
         for t in response.topics {
             for p in t.partitions {
@@ -523,8 +593,9 @@ impl Consumer {
     }
 
     /// Commits the offsets after the records earlier polls returned, for
-    /// the partitions still owned. A dropped connection is re-dialled
-    /// first (see the module notes).
+    /// the partitions still owned and those a rebalance is taking away that
+    /// the consumer has not released yet. A dropped connection is
+    /// re-dialled first (see the module notes).
     ///
     /// # Errors
     /// [`ClientError::Broker`] with `UNKNOWN_MEMBER_ID` when the member had
@@ -579,16 +650,7 @@ impl Consumer {
                     self.returned.clear();
                     return Ok(());
                 }
-                Err(e)
-                    if matches!(
-                        e.code(),
-                        Some(
-                            ErrorCode::IllegalGeneration
-                                | ErrorCode::FencedMemberEpoch
-                                | ErrorCode::RebalanceInProgress
-                        )
-                    ) =>
-                {
+                Err(e) if e.code().is_some_and(rebalanced) => {
                     // A rebalance moved on: learn the new assignment, then
                     // commit what is still ours.
                     self.sync().await?;

@@ -167,11 +167,7 @@ pub(super) fn offset_fetch(broker: &Broker, r: OffsetFetchRequest) -> OffsetFetc
 
 /// Kafka's name of a group state.
 fn state_name(s: GroupState) -> &'static str {
-    match s {
-        GroupState::Empty => "Empty",
-        GroupState::Stable => "Stable",
-        GroupState::Rebalancing => "PreparingRebalance",
-    }
+    s.name()
 }
 
 pub(super) fn list_groups(broker: &Broker, r: &ListGroupsRequest) -> ListGroupsResponse {

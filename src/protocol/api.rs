@@ -181,7 +181,7 @@ apis! {
     /// Append record batches.
     Produce = 6, 0..=0, ProduceRequest, ProduceResponse;
     /// Read record batches (long poll).
-    Fetch = 7, 0..=0, FetchRequest, FetchResponse;
+    Fetch = 7, 0..=1, FetchRequest, FetchResponse;
     /// Look offsets up by position or time.
     ListOffsets = 8, 0..=0, ListOffsetsRequest, ListOffsetsResponse;
     /// Obtain a producer id and epoch.

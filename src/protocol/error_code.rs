@@ -151,12 +151,20 @@ error_codes! {
     GroupIdNotFound = 69, "GROUP_ID_NOT_FOUND", false, "The group does not exist.";
     /// The codec is not supported.
     UnsupportedCompressionType = 76, "UNSUPPORTED_COMPRESSION_TYPE", false, "The batch's compression codec is not supported.";
+    /// A classic join must be repeated with the member id given.
+    MemberIdRequired = 79, "MEMBER_ID_REQUIRED", false, "Join again with the member id the response gives.";
+    /// Another member took over this static member's instance id.
+    FencedInstanceId = 82, "FENCED_INSTANCE_ID", false, "Another member now uses this group.instance.id.";
     /// A record failed broker-side validation.
     InvalidRecord = 87, "INVALID_RECORD", false, "A record failed validation on the broker.";
     /// A newer producer with the same id fenced this one.
     ProducerFenced = 90, "PRODUCER_FENCED", false, "A newer producer instance has fenced this one.";
     /// The member must rejoin.
     FencedMemberEpoch = 110, "FENCED_MEMBER_EPOCH", false, "The member was fenced (session expired); rejoin the group.";
+    /// The member epoch is not the member's current one.
+    StaleMemberEpoch = 113, "STALE_MEMBER_EPOCH", false, "The member's assignment changed; heartbeat for its new epoch, then retry.";
+    /// A subscription pattern that does not compile.
+    InvalidRegularExpression = 128, "INVALID_REGULAR_EXPRESSION", false, "The subscription pattern is not a valid regular expression.";
 }
 
 impl From<i16> for ErrorCode {

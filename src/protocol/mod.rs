@@ -34,4 +34,4 @@ pub use header::{
     encode_request_parts, encode_response, encode_response_parts, peek_correlation_id,
 };
 pub use messages::*;
-pub use wire::{Codec, Encoder};
+pub use wire::{Codec, Encoder, Since};

@@ -320,7 +320,7 @@ fn a_refused_api_versions_still_lists_the_supported_versions() {
     };
     assert_eq!(versions.error_code, ErrorCode::UnsupportedVersion);
     assert_eq!(versions.api_keys.len(), ApiKey::ALL.len());
-    assert_eq!(versions.negotiate(ApiKey::Fetch), Some(0));
+    assert_eq!(versions.negotiate(ApiKey::Fetch), Some(1));
 }
 
 #[test]
@@ -463,4 +463,30 @@ fn api_keys_are_stable() {
             (18, "DeleteGroups"),
         ]
     );
+}
+
+#[test]
+fn a_fetch_carries_its_member_from_v1_and_v0_ignores_it() {
+    let request = FetchRequest {
+        max_wait_ms: 5,
+        min_bytes: 1,
+        max_bytes: 100,
+        isolation_level: IsolationLevel::ReadUncommitted,
+        group_id: Some("g".into()),
+        topics: Vec::new(),
+        member: Since(FetchMember {
+            member_id: "m-1".into(),
+            member_epoch: 7,
+        }),
+    };
+    let mut out = Encoder::new();
+    request.encode(1, &mut out);
+    let v1: Bytes = out.into_parts().concat().into();
+    assert_eq!(FetchRequest::decode(&mut v1.clone(), 1).unwrap(), request);
+    let mut out = Encoder::new();
+    request.encode(0, &mut out);
+    let v0: Bytes = out.into_parts().concat().into();
+    assert_eq!(v0.len() + 2 + 3 + 4, v1.len(), "v0 carries no member");
+    let decoded = FetchRequest::decode(&mut v0.clone(), 0).unwrap();
+    assert_eq!(decoded.member, Since(FetchMember::default()));
 }

@@ -350,6 +350,27 @@ pub(crate) use optional_codec;
 
 optional_codec!(i32, i64);
 
+/// A field added in version `V` of its message: written and read only at
+/// `V` and later; older versions carry nothing and decode to the default.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Since<const V: i16, T>(pub T);
+
+impl<const V: i16, T: Codec + Default> Codec for Since<V, T> {
+    const MIN_LEN: usize = 0;
+    fn encode(&self, version: i16, out: &mut Encoder) {
+        if version >= V {
+            self.0.encode(version, out);
+        }
+    }
+    fn decode(buf: &mut Bytes, version: i16) -> Result<Self, ProtocolError> {
+        if version >= V {
+            Ok(Since(T::decode(buf, version)?))
+        } else {
+            Ok(Since(T::default()))
+        }
+    }
+}
+
 /// Defines a C-like enum stored on the wire as an `i8`, with its [`Codec`];
 /// unknown values are malformed.
 macro_rules! wire_enum {

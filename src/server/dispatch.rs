@@ -361,12 +361,38 @@ async fn fetch(
     };
     let broker = &shared.broker;
     let mut closing = closing.clone();
-    let results = if *closing.borrow() {
-        broker.fetch_now(&request)
-    } else {
-        tokio::select! {
+    // From v1 a group member's fetch is fenced by its epoch and woken by a
+    // change of its assignment.
+    let member = match (
+        &req.group_id,
+        version >= 1 && !req.member.0.member_id.is_empty(),
+    ) {
+        (Some(group), true) => Some(broker::MemberRef {
+            group: group.clone(),
+            member_id: req.member.0.member_id.clone(),
+            member_epoch: req.member.0.member_epoch,
+        }),
+        _ => None,
+    };
+    let results = match &member {
+        None if *closing.borrow() => Ok(broker.fetch_now(&request)),
+        None => Ok(tokio::select! {
             r = broker.fetch(request.clone()) => r,
             _ = closing.wait_for(|c| *c) => broker.fetch_now(&request),
+        }),
+        Some(m) if *closing.borrow() => broker.fetch_now_as_member(m, &request),
+        Some(m) => tokio::select! {
+            r = broker.fetch_as_member(m, request.clone()) => r,
+            _ = closing.wait_for(|c| *c) => broker.fetch_now_as_member(m, &request),
+        },
+    };
+    let results = match results {
+        Ok(r) => r,
+        Err(e) => {
+            return FetchResponse {
+                error_code: first.broker(&e),
+                topics: Vec::new(),
+            };
         }
     };
     let mut results = results.into_iter();

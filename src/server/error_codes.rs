@@ -46,10 +46,16 @@ fn variant(e: &BrokerError) -> usize {
         TaskFailed { .. } => 29,
         TopicConfigRefused { .. } => 30,
         Damaged { .. } => 31,
+        StaleMemberEpoch { .. } => 32,
+        RebalanceInProgress { .. } => 33,
+        InvalidPattern { .. } => 34,
+        InconsistentGroupProtocol { .. } => 35,
+        MemberIdRequired { .. } => 36,
+        FencedInstanceId { .. } => 37,
     }
 }
 
-const VARIANTS: usize = 32;
+const VARIANTS: usize = 38;
 
 fn io_error() -> io::Error {
     io::Error::other("disk on fire")
@@ -195,6 +201,29 @@ async fn every_broker_error() -> Vec<BrokerError> {
             first_offset: 5,
             end_offset: 70,
             source: log_error(),
+        },
+        BrokerError::StaleMemberEpoch {
+            group: "g".into(),
+            member_id: "m".into(),
+            epoch: 1,
+            current: 2,
+        },
+        BrokerError::RebalanceInProgress { group: "g".into() },
+        BrokerError::InvalidPattern {
+            pattern: "(".into(),
+            reason: "unclosed group".into(),
+        },
+        BrokerError::InconsistentGroupProtocol {
+            group: "g".into(),
+            reason: "native join to a classic group",
+        },
+        BrokerError::MemberIdRequired {
+            group: "g".into(),
+            member_id: "m".into(),
+        },
+        BrokerError::FencedInstanceId {
+            group: "g".into(),
+            instance_id: "i".into(),
         },
     ]
 }

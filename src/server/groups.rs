@@ -2,11 +2,12 @@
 //! heartbeat, leave, commit and fetch offsets, and the operator's list,
 //! describe, reset and delete. Assignments travel as `[TopicPartitions]`.
 //!
-//! As in KIP-848 the broker computes assignments: a heartbeat always
-//! answers with the group's current generation and the member's partitions
-//! in it, whatever generation the member sent, so a member learns of a
-//! rebalance from its next heartbeat. Knows the broker's public API and the
-//! protocol's messages.
+//! As in KIP-848 the broker computes assignments and reconciles them with
+//! per-member epochs: a heartbeat always answers with the member's current
+//! epoch and partitions, and the epoch it carries acknowledges the
+//! assignment the member runs. The `generation_id` fields of JoinGroup,
+//! Heartbeat and OffsetCommit carry member epochs. Knows the broker's
+//! public API and the protocol's messages.
 
 use super::dispatch::{FirstError, partition_index};
 use crate::broker::{
@@ -68,10 +69,9 @@ fn unknown_partition(topic: &str) -> BrokerError {
     }
 }
 
-/// Joins; `pattern` subscribes by the broker's glob (`*`, `?`) rather than a
-/// full regular expression.
 /// Joins the member connected from `peer` (recorded as Kafka shows it,
-/// `/127.0.0.1`, for `describe`).
+/// `/127.0.0.1`, for `describe`); `pattern` is a regular expression over
+/// whole topic names. `generation_id` in the answer is the member epoch.
 pub(super) fn join(
     b: &Broker,
     req: JoinGroupRequest,
@@ -107,12 +107,14 @@ pub(super) fn join(
         client_host: format!("/{}", peer.ip()),
         subscription,
         session_timeout_ms,
+        rebalance_timeout_ms: (req.rebalance_timeout_ms > 0)
+            .then_some(i64::from(req.rebalance_timeout_ms)),
         strategy,
     };
     match b.join_group(request) {
         Ok(m) => JoinGroupResponse {
             error_code: ErrorCode::None,
-            generation_id: m.generation,
+            generation_id: m.member_epoch,
             member_id: m.member_id,
             assignor: strategy_name(strategy).to_owned(),
             heartbeat_interval_ms: i32::try_from((session / 3).max(1)).unwrap_or(i32::MAX),
@@ -122,15 +124,19 @@ pub(super) fn join(
     }
 }
 
+/// A heartbeat's `generation_id` is the member epoch the member runs:
+/// when current, it acknowledges that epoch's assignment (releasing what
+/// the epoch took away). The answer carries the member's current epoch and
+/// partitions.
 pub(super) fn heartbeat(
     b: &Broker,
     req: HeartbeatRequest,
     first: &mut FirstError,
 ) -> HeartbeatResponse {
-    match b.heartbeat(&req.group_id, &req.member_id) {
+    match b.heartbeat(&req.group_id, &req.member_id, req.generation_id) {
         Ok(m) => HeartbeatResponse {
             error_code: ErrorCode::None,
-            generation_id: m.generation,
+            generation_id: m.member_epoch,
             assignment: wire_assignment(&m.partitions),
         },
         Err(e) => HeartbeatResponse {

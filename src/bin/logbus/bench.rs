@@ -347,6 +347,7 @@ fn prefetch(
                 })
                 .collect(),
         }],
+        member: Default::default(),
     };
     let client = client.clone();
     tokio::spawn(async move {
@@ -385,6 +386,7 @@ async fn e2e(args: &Args, server: &str) -> anyhow::Result<Outcome> {
                             partition_max_bytes: 1 << 20,
                         }],
                     }],
+                    member: Default::default(),
                 };
                 let response = client.fetch(request).await?;
                 let now = base.elapsed();

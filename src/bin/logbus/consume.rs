@@ -179,6 +179,7 @@ async fn consume_plain(args: &Args, client: Client, signals: &mut Signals) -> an
                     })
                     .collect(),
             }],
+            member: Default::default(),
         };
         let response = tokio::select! {
             response = client.fetch(request) => response?,

@@ -2,19 +2,27 @@
 //! through heartbeats, returns records in order per partition, and commits
 //! only offsets of records an earlier poll already returned to the
 //! application (explicitly, or with `auto_commit` at the start of the next
-//! poll, i.e. after the application processed the previous one). A commit
-//! refused because of a rebalance is retried for the partitions still
-//! owned; the others are redelivered to their new owner (at-least-once).
+//! poll, i.e. after the application processed the previous one).
+//!
+//! Rebalances revoke before they assign: when a heartbeat takes partitions
+//! away, the consumer stops fetching them at once, but their progress can
+//! still be committed until the next poll (or heartbeat), which tells the
+//! broker they are released; only then does their new owner get them, from
+//! the last commit. So a consumer that commits what each poll returned
+//! before polling again never has its records read by another member. The
+//! member epoch of each assignment goes with every fetch and commit: a
+//! stale one is refused and the consumer heartbeats to catch up.
 //!
 //! Knows the broker's public API only; holds no lock across an `.await`.
 
 use crate::broker::{
     AssignmentStrategy, Broker, BrokerError, CommitRequest, FetchPartition, FetchRequest,
-    JoinGroupRequest, MemberAssignment, Subscription, TopicPartition, decode_records,
+    FetchedPartition, JoinGroupRequest, MemberAssignment, MemberRef, Subscription, TopicPartition,
+    decode_records,
 };
 use crate::record::Header;
 use bytes::Bytes;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// Where a consumer starts on a partition its group never committed.
@@ -96,6 +104,10 @@ pub struct Consumer {
     positions: BTreeMap<TopicPartition, i64>,
     /// Next offsets of records already returned and not yet committed.
     pending: BTreeMap<TopicPartition, i64>,
+    /// Partitions the current epoch took away whose progress may still be
+    /// committed: the broker keeps them from their new owner until the
+    /// next heartbeat acknowledges the epoch.
+    revoked: BTreeSet<TopicPartition>,
     /// Rotates the partition served first, for fairness.
     rotation: usize,
 }
@@ -112,11 +124,12 @@ impl Consumer {
             config,
             member: MemberAssignment {
                 member_id: String::new(),
-                generation: -1,
+                member_epoch: -1,
                 partitions: Vec::new(),
             },
             positions: BTreeMap::new(),
             pending: BTreeMap::new(),
+            revoked: BTreeSet::new(),
             rotation: 0,
         };
         consumer.take_assignment(member);
@@ -131,6 +144,7 @@ impl Consumer {
             client_host: String::new(),
             subscription: config.subscription.clone(),
             session_timeout_ms: config.session_timeout_ms,
+            rebalance_timeout_ms: None,
             strategy: config.strategy,
         }
     }
@@ -140,9 +154,9 @@ impl Consumer {
         &self.member.member_id
     }
 
-    /// The generation of the current assignment.
-    pub fn generation(&self) -> i32 {
-        self.member.generation
+    /// The member epoch of the assignment in use.
+    pub fn member_epoch(&self) -> i32 {
+        self.member.member_epoch
     }
 
     /// The partitions owned now.
@@ -162,17 +176,28 @@ impl Consumer {
         }
     }
 
-    /// Adopts an assignment: positions of partitions lost are dropped (with
-    /// their uncommitted progress), new ones start at the committed offset.
+    /// Adopts an assignment: partitions lost are no longer fetched (their
+    /// uncommitted progress stays committable until the epoch is
+    /// acknowledged), new ones start at the committed offset.
     fn take_assignment(&mut self, member: MemberAssignment) {
-        self.positions
-            .retain(|tp, _| member.partitions.contains(tp));
-        self.pending.retain(|tp, _| member.partitions.contains(tp));
+        let lost: Vec<TopicPartition> = self
+            .positions
+            .keys()
+            .filter(|tp| !member.partitions.contains(tp))
+            .cloned()
+            .collect();
+        for tp in lost {
+            self.positions.remove(&tp);
+            if self.pending.contains_key(&tp) {
+                self.revoked.insert(tp);
+            }
+        }
         let committed = self.broker.fetch_offsets(&self.config.group);
         for tp in &member.partitions {
             if self.positions.contains_key(tp) {
                 continue;
             }
+            self.revoked.remove(tp);
             let start = match committed.get(tp) {
                 Some(c) => c.offset,
                 None => self.reset_position(tp),
@@ -180,6 +205,22 @@ impl Consumer {
             self.positions.insert(tp.clone(), start);
         }
         self.member = member;
+    }
+
+    /// Forgets the progress of partitions given up: the application had
+    /// its chance to commit it.
+    fn release(&mut self) {
+        for tp in std::mem::take(&mut self.revoked) {
+            self.pending.remove(&tp);
+        }
+    }
+
+    fn me(&self) -> MemberRef {
+        MemberRef {
+            group: self.config.group.clone(),
+            member_id: self.member.member_id.clone(),
+            member_epoch: self.member.member_epoch,
+        }
     }
 
     fn reset_position(&self, tp: &TopicPartition) -> i64 {
@@ -194,32 +235,55 @@ impl Consumer {
             .unwrap_or(0)
     }
 
-    /// Heartbeats and follows a rebalance; rejoins as a new member if the
-    /// group dropped this one (its uncommitted progress is then lost and
-    /// redelivered).
+    /// Heartbeats and follows a rebalance: takes up the new assignment and
+    /// acknowledges it, which releases the partitions it gave up (their
+    /// uncommitted progress is dropped and redelivered to the new owner).
+    /// Rejoins as a new member if the group dropped this one (its
+    /// uncommitted progress is then lost and redelivered).
     ///
     /// # Errors
     /// A broker error other than the member being unknown.
     pub fn heartbeat(&mut self) -> Result<(), BrokerError> {
-        match self
-            .broker
-            .heartbeat(&self.config.group, &self.member.member_id)
-        {
-            Ok(m) => {
-                if m.generation != self.member.generation {
+        self.release();
+        // Each round acknowledges the epoch taken up in the one before; it
+        // ends when the broker has nothing newer (others releasing
+        // partitions to us can bump the epoch again).
+        for _ in 0..4 {
+            match self.broker.heartbeat(
+                &self.config.group,
+                &self.member.member_id,
+                self.member.member_epoch,
+            ) {
+                Ok(m) if m.member_epoch == self.member.member_epoch => return Ok(()),
+                Ok(m) => {
+                    self.take_assignment(m);
+                    self.release();
+                }
+                Err(BrokerError::UnknownMember { .. } | BrokerError::UnknownGroup { .. }) => {
+                    self.positions.clear();
+                    self.pending.clear();
+                    self.revoked.clear();
+                    let m = self.broker.join_group(Self::join_request(&self.config))?;
                     self.take_assignment(m);
                 }
-                Ok(())
+                Err(e) => return Err(e),
             }
-            Err(BrokerError::UnknownMember { .. } | BrokerError::UnknownGroup { .. }) => {
-                self.positions.clear();
-                self.pending.clear();
-                let m = self.broker.join_group(Self::join_request(&self.config))?;
-                self.take_assignment(m);
-                Ok(())
-            }
-            Err(e) => Err(e),
         }
+        Ok(())
+    }
+
+    /// Learns a new assignment without acknowledging it, so progress of
+    /// partitions it takes away can still be committed.
+    fn learn(&mut self) -> Result<(), BrokerError> {
+        let m = self.broker.heartbeat(
+            &self.config.group,
+            &self.member.member_id,
+            self.member.member_epoch,
+        )?;
+        if m.member_epoch != self.member.member_epoch {
+            self.take_assignment(m);
+        }
+        Ok(())
     }
 
     fn fetch_request(&self, max_wait: Duration) -> FetchRequest {
@@ -260,7 +324,24 @@ impl Consumer {
         }
         self.heartbeat()?;
         self.rotation = self.rotation.wrapping_add(1);
-        let fetched = self.broker.fetch_now(&self.fetch_request(Duration::ZERO));
+        let fetched = match self
+            .broker
+            .fetch_now_as_member(&self.me(), &self.fetch_request(Duration::ZERO))
+        {
+            Ok(f) => f,
+            Err(e) if rebalanced(&e) => {
+                // The assignment moved since the heartbeat: the next poll follows it.
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e),
+        };
+        self.take_records(fetched)
+    }
+
+    fn take_records(
+        &mut self,
+        fetched: Vec<FetchedPartition>,
+    ) -> Result<Vec<ConsumedRecord>, BrokerError> {
         let mut out = Vec::new();
         for part in fetched {
             let tp = TopicPartition::new(part.topic, part.partition);
@@ -323,17 +404,24 @@ impl Consumer {
         max_wait: Duration,
     ) -> Result<Vec<ConsumedRecord>, BrokerError> {
         let records = self.poll()?;
-        if !records.is_empty() || self.positions.is_empty() {
+        if !records.is_empty() {
             return Ok(records);
         }
+        // Woken by an append, or at once by a change of this member's
+        // assignment (the next poll follows it).
         let request = self.fetch_request(max_wait);
-        self.broker.fetch(request).await;
+        match self.broker.fetch_as_member(&self.me(), request).await {
+            Ok(_) => {}
+            Err(e) if rebalanced(&e) => {}
+            Err(e) => return Err(e),
+        }
         self.poll()
     }
 
-    /// Commits the offsets after every record earlier polls returned. After
-    /// a rebalance it learns the new assignment and commits what it still
-    /// owns; progress on partitions it lost is dropped (redelivered).
+    /// Commits the offsets after every record earlier polls returned,
+    /// including partitions a rebalance is taking away that the consumer has
+    /// not released yet. After a rebalance it learns the new epoch and
+    /// commits again.
     ///
     /// # Errors
     /// [`BrokerError::UnknownMember`] if this member was fenced (its
@@ -347,7 +435,7 @@ impl Consumer {
             let request = CommitRequest {
                 group: self.config.group.clone(),
                 member_id: Some(self.member.member_id.clone()),
-                generation: self.member.generation,
+                generation: self.member.member_epoch,
                 offsets: self
                     .pending
                     .iter()
@@ -360,20 +448,7 @@ impl Consumer {
                     self.pending.clear();
                     return Ok(());
                 }
-                Err(
-                    e @ (BrokerError::IllegalGeneration { .. } | BrokerError::NotAssigned { .. }),
-                ) if attempt == 0 => {
-                    // The refusal only says "look again": the heartbeat's
-                    // answer (or its error) is what counts now.
-                    drop(e);
-                    let m = self
-                        .broker
-                        .heartbeat(&self.config.group, &self.member.member_id)?;
-                    self.take_assignment(m);
-                    if self.pending.is_empty() {
-                        return Ok(());
-                    }
-                }
+                Err(e) if attempt == 0 && rebalanced(&e) => self.learn()?,
                 Err(e) => return Err(e),
             }
         }
@@ -391,4 +466,14 @@ impl Consumer {
         self.broker
             .leave_group(&self.config.group, &self.member.member_id)
     }
+}
+
+/// Errors that only say the member's assignment moved on.
+fn rebalanced(e: &BrokerError) -> bool {
+    matches!(
+        e,
+        BrokerError::StaleMemberEpoch { .. }
+            | BrokerError::RebalanceInProgress { .. }
+            | BrokerError::NotAssigned { .. }
+    )
 }

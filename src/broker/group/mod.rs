@@ -1,124 +1,106 @@
-//! Consumer groups (docs/design.md §6): membership with session timeouts read from
-//! the broker's clock, broker-side assignment, generations that fence
-//! stale members, committed offsets (kept in `__consumer_offsets` by
-//! `offsets.rs`), and the operator's list/describe/reset/delete.
+//! Consumer groups: membership with session timeouts read from the broker's
+//! clock, committed offsets (kept in `__consumer_offsets` by `offsets.rs`),
+//! and the operator's list/describe/reset/delete. Two group types share one
+//! namespace and one offsets store:
+//! - native groups (this file and `native.rs`), whose partitions the broker
+//!   assigns, as Kafka's KIP-848 does;
+//! - Kafka's classic groups (`classic.rs`), whose leader assigns client-side;
+//!   the broker keeps their metadata and assignments as opaque bytes.
 //!
-//! Protocol, close to KIP-848: a member joins and gets its assignment at
-//! once; every membership or partition change recomputes the assignment
-//! and bumps the generation; the other members learn theirs from their
-//! next heartbeat. A commit must carry the current generation and name only
-//! partitions the member owns in it, so a member that missed a rebalance
-//! can never overwrite the new owner's offsets. The assignment is eager
-//! (no revocation round): a moved partition may briefly be read by both
-//! owners, which at-least-once delivery allows.
+//! Native protocol: a member joins and gets whatever of its target no
+//! other member holds; a partition moves only once its old owner has
+//! released it (revoke before assign, with per-member epochs: `native.rs`),
+//! or once the old owner was removed (session expired, or its rebalance
+//! timeout passed while it held revoked partitions). Members learn of a
+//! change from their next heartbeat, and their waiting fetches are woken at
+//! once. Fetches and commits carry the member epoch: a stale one is refused
+//! (`STALE_MEMBER_EPOCH`), a commit names only partitions the member holds.
 //!
-//! Lock order: the groups lock, then the topics lock (read), then a
-//! partition's locks. Nothing here holds a lock across an `.await`.
+//! Locking: the registry (name → group) is locked only to look a group up;
+//! each group has its own lock, so work sized by one group (matching its
+//! patterns, assigning its partitions, writing its commits) never holds up
+//! another. Lock order: a group's lock, then the topics lock (read), then a
+//! partition's locks; the member-view map is a leaf. Nothing here holds a
+//! lock across an `.await`.
 
+mod admin;
 mod assign;
+mod classic;
+mod native;
 mod types;
 
 pub use types::MAX_GROUP_ID_LEN;
 
 pub use types::{
     AssignmentStrategy, CommitRequest, CommittedOffset, GroupDescription, GroupListing, GroupState,
-    JoinGroupRequest, MemberAssignment, MemberDescription, PartitionLag, ResetTarget, Subscription,
-    TopicPartition,
+    JoinGroupRequest, MemberAssignment, MemberDescription, MemberRef, NATIVE_PROTOCOL_TYPE,
+    PartitionLag, ResetTarget, Subscription, TopicPartition,
 };
 
 use super::error::BrokerError;
-use super::fetch::OffsetSpec;
-use super::metrics::{GroupCounters, add};
+use super::fetch::{FetchRequest, FetchedPartition};
+use super::metrics::add;
 use super::offsets::{OFFSETS_TOPIC, OffsetRecord};
 use super::{Broker, lock, read};
-use assign::{Assignment, Subscriptions};
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use native::{Member, MemberView, NativeGroup};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+use types::Matcher;
 
-#[derive(Debug)]
-struct Member {
-    client_id: String,
-    client_host: String,
-    subscription: Subscription,
-    session_timeout_ms: i64,
-    last_heartbeat_ms: i64,
-    acked_generation: i32,
-}
-
+/// One group: its members (of one type at a time) and its offsets.
 #[derive(Debug, Default)]
 pub(crate) struct Group {
-    generation: i32,
-    strategy: AssignmentStrategy,
-    members: BTreeMap<String, Member>,
-    assignment: Assignment,
+    native: NativeGroup,
     offsets: BTreeMap<TopicPartition, CommittedOffset>,
+    /// Removed from the registry: whoever still holds it looks again.
+    deleted: bool,
 }
 
 impl Group {
-    fn state(&self) -> GroupState {
-        if self.members.is_empty() {
-            GroupState::Empty
-        } else if self
-            .members
-            .values()
-            .all(|m| m.acked_generation == self.generation)
-        {
-            GroupState::Stable
-        } else {
-            GroupState::Rebalancing
-        }
+    fn has_members(&self) -> bool {
+        !self.native.members.is_empty()
     }
 
-    fn assignment_of(&self, member_id: &str) -> Vec<TopicPartition> {
-        self.assignment.get(member_id).cloned().unwrap_or_default()
-    }
-
-    fn compute(&self, topics: &BTreeMap<String, u32>) -> Assignment {
-        let subs: Subscriptions = self
-            .members
-            .iter()
-            .map(|(id, m)| (id.clone(), m.subscription.resolve(topics)))
-            .collect();
-        assign::assign(self.strategy, &subs, topics, &self.assignment)
-    }
-
-    /// Recomputes the assignment and bumps the generation.
-    fn rebalance(&mut self, topics: &BTreeMap<String, u32>) {
-        self.assignment = self.compute(topics);
-        self.generation += 1;
-    }
-
-    /// Removes members whose session ran out; whether any was.
-    fn expire(&mut self, now: i64) -> bool {
-        let before = self.members.len();
-        self.members
-            .retain(|_, m| now.saturating_sub(m.last_heartbeat_ms) <= m.session_timeout_ms);
-        self.members.len() != before
+    fn member_count(&self) -> usize {
+        self.native.members.len()
     }
 }
 
 /// Every group the broker knows.
 #[derive(Debug, Default)]
 pub(crate) struct Groups {
-    groups: BTreeMap<String, Group>,
-    next_member: u64,
+    registry: Mutex<BTreeMap<String, Arc<Mutex<Group>>>>,
+    /// What each native member may fetch, by (group, member id): fetches
+    /// check it without taking the group's lock, which a commit holds while
+    /// it writes.
+    views: Mutex<HashMap<(String, String), watch::Receiver<MemberView>>>,
+    next_member: AtomicU64,
 }
 
 impl Groups {
-    /// The live state of `group`.
-    ///
-    /// # Errors
-    /// [`BrokerError::UnknownGroup`] if there is none.
-    fn get_mut(&mut self, group: &str) -> Result<&mut Group, BrokerError> {
-        self.groups
-            .get_mut(group)
-            .ok_or_else(|| BrokerError::UnknownGroup {
-                group: group.to_owned(),
-            })
+    /// The group named `name`, if it exists.
+    fn get(&self, name: &str) -> Option<Arc<Mutex<Group>>> {
+        lock(&self.registry).get(name).cloned()
     }
 
-    pub fn apply_offset_record(&mut self, o: OffsetRecord) {
-        let group = self.groups.entry(o.group).or_default();
+    /// The group named `name`, created empty if needed.
+    fn get_or_create(&self, name: &str) -> Arc<Mutex<Group>> {
+        Arc::clone(lock(&self.registry).entry(name.to_owned()).or_default())
+    }
+
+    /// Every group, by name.
+    fn all(&self) -> Vec<(String, Arc<Mutex<Group>>)> {
+        lock(&self.registry)
+            .iter()
+            .map(|(n, g)| (n.clone(), Arc::clone(g)))
+            .collect()
+    }
+
+    pub fn apply_offset_record(&self, o: OffsetRecord) {
+        let group = self.get_or_create(&o.group);
+        let mut group = lock(&group);
         match o.value {
             Some(v) => {
                 group.offsets.insert(o.tp, v);
@@ -129,8 +111,29 @@ impl Groups {
         }
     }
 
-    pub fn clear(&mut self) {
-        self.groups.clear();
+    pub fn clear(&self) {
+        for (_, g) in self.all() {
+            let mut g = lock(&g);
+            let ids: Vec<String> = g.native.members.keys().cloned().collect();
+            for id in ids {
+                g.native.remove(&id);
+            }
+            g.deleted = true;
+        }
+        lock(&self.registry).clear();
+        lock(&self.views).clear();
+    }
+
+    fn publish_view(&self, group: &str, member_id: &str, view: watch::Receiver<MemberView>) {
+        let mut views = lock(&self.views);
+        views.retain(|_, v| !v.borrow().gone);
+        views.insert((group.to_owned(), member_id.to_owned()), view);
+    }
+
+    fn view(&self, group: &str, member_id: &str) -> Option<watch::Receiver<MemberView>> {
+        lock(&self.views)
+            .get(&(group.to_owned(), member_id.to_owned()))
+            .cloned()
     }
 }
 
@@ -150,9 +153,17 @@ fn unknown_member(group: &str, member_id: &str) -> BrokerError {
     }
 }
 
+fn assignment_of(member_id: &str, m: &Member) -> MemberAssignment {
+    MemberAssignment {
+        member_id: member_id.to_owned(),
+        member_epoch: m.epoch,
+        partitions: m.assigned.iter().cloned().collect(),
+    }
+}
+
 impl Broker {
     /// Topic → partition count of every client topic.
-    fn partition_counts(&self) -> BTreeMap<String, u32> {
+    pub(super) fn partition_counts(&self) -> BTreeMap<String, u32> {
         read(&self.shared.topics)
             .iter()
             .filter(|(n, _)| n.as_str() != OFFSETS_TOPIC)
@@ -164,39 +175,79 @@ impl Broker {
         self.shared.group_events.send_modify(|v| *v += 1);
     }
 
-    fn rebalance(&self, g: &mut Group, topics: &BTreeMap<String, u32>) {
-        g.rebalance(topics);
-        add(&self.shared.metrics.rebalances, 1);
+    /// Runs `f` on the live group `name` under its lock, creating the
+    /// group first if `create`.
+    ///
+    /// # Errors
+    /// [`BrokerError::UnknownGroup`] without `create` if there is none, or `f`'s error.
+    fn with_group<R>(
+        &self,
+        name: &str,
+        create: bool,
+        f: impl FnOnce(&mut Group) -> Result<R, BrokerError>,
+    ) -> Result<R, BrokerError> {
+        loop {
+            let arc = if create {
+                self.shared.groups.get_or_create(name)
+            } else {
+                self.shared
+                    .groups
+                    .get(name)
+                    .ok_or_else(|| BrokerError::UnknownGroup {
+                        group: name.to_owned(),
+                    })?
+            };
+            let mut g = lock(&arc);
+            if !g.deleted {
+                return f(&mut g);
+            }
+        }
     }
 
-    /// Expires `group`'s timed-out members and rebalances if any went.
-    fn expire_locked(&self, g: &mut Group) -> bool {
-        if g.expire(self.shared.clock.now_ms()) {
-            let topics = self.partition_counts();
-            self.rebalance(g, &topics);
+    /// Recomputes a native group's target from fresh topic metadata and
+    /// moves its members toward it; whether anything changed.
+    fn rebalance_native(&self, g: &mut NativeGroup, resolve: bool) -> bool {
+        let topics = self.partition_counts();
+        if resolve {
+            for m in g.members.values_mut() {
+                m.resolved = m.matcher.resolve(&topics);
+            }
+        }
+        let retargeted = g.retarget(&topics);
+        if retargeted {
+            add(&self.shared.metrics.rebalances, 1);
+        }
+        let moved = g.reconcile(self.shared.clock.now_ms());
+        retargeted || moved
+    }
+
+    /// Expires the timed-out members of a group; whether any went.
+    fn expire_group(&self, g: &mut Group) -> bool {
+        let now = self.shared.clock.now_ms();
+        if g.native.expire(now) > 0 {
+            self.rebalance_native(&mut g.native, false);
             true
         } else {
             false
         }
     }
 
-    /// Removes members of every group whose session timed out on the
-    /// broker's clock, rebalancing their groups. Returns how many went.
-    /// Group calls expire their own group first, so only idle groups need this.
+    /// Removes members of every group whose session (or rebalance) timed
+    /// out on the broker's clock, rebalancing their groups. Returns how many
+    /// went. Group calls expire their own group first, so only idle groups
+    /// need this.
     pub fn expire_sessions(&self) -> usize {
-        let mut groups = lock(&self.shared.groups);
         let now = self.shared.clock.now_ms();
         let mut expired = 0;
-        let mut topics = None;
-        for g in groups.groups.values_mut() {
-            let before = g.members.len();
-            if g.expire(now) {
-                expired += before - g.members.len();
-                let topics = topics.get_or_insert_with(|| self.partition_counts());
-                self.rebalance(g, topics);
+        for (_, g) in self.shared.groups.all() {
+            let mut g = lock(&g);
+            let n = g.native.expire(now);
+            if n > 0 {
+                expired += n;
+                self.rebalance_native(&mut g.native, false);
             }
         }
-        drop(groups);
+        lock(&self.shared.groups.views).retain(|_, v| !v.borrow().gone);
         if expired > 0 {
             self.notify_groups();
         }
@@ -204,31 +255,38 @@ impl Broker {
     }
 
     /// Rebalances every group whose assignment changes because topics or
-    /// partitions appeared or went.
+    /// partitions appeared or went. Each group's patterns are matched under
+    /// that group's lock only.
     pub(crate) fn topics_changed(&self) {
-        let topics = self.partition_counts();
         let mut changed = false;
-        for g in lock(&self.shared.groups).groups.values_mut() {
-            if !g.members.is_empty() && g.compute(&topics) != g.assignment {
-                self.rebalance(g, &topics);
-                changed = true;
+        for (_, g) in self.shared.groups.all() {
+            let mut g = lock(&g);
+            if g.native.members.is_empty() {
+                continue;
             }
+            changed |= self.rebalance_native(&mut g.native, true);
         }
         if changed {
             self.notify_groups();
         }
     }
 
-    /// Joins a group as a new member (or rejoins with `member_id`): the group
-    /// rebalances and the member gets its partitions at once.
+    /// Joins a native group as a new member (or rejoins with `member_id`).
+    /// The member gets at once the partitions of its target that no other
+    /// member holds; the rest come once their owners released them.
     ///
     /// # Errors
     /// [`BrokerError::InvalidGroupId`], [`BrokerError::InvalidSessionTimeout`],
-    /// [`BrokerError::UnknownMember`] when rejoining with an id the group
-    /// does not know (expired or left: join anew), [`BrokerError::Closed`].
+    /// [`BrokerError::InvalidPattern`] for a pattern that is not a valid
+    /// regular expression, [`BrokerError::UnknownMember`] when rejoining
+    /// with an id the group does not know (expired or left: join anew),
+    /// [`BrokerError::InconsistentGroupProtocol`] if the group is a classic
+    /// group with members, [`BrokerError::Closed`].
     pub fn join_group(&self, request: JoinGroupRequest) -> Result<MemberAssignment, BrokerError> {
         self.check_open()?;
         validate_group(&request.group)?;
+        // Compiled before any lock is taken: a pattern is user input.
+        let matcher = Matcher::new(&request.subscription)?;
         let cfg = &self.shared.config.group;
         let timeout = request
             .session_timeout_ms
@@ -240,90 +298,102 @@ impl Broker {
                 max_ms: cfg.max_session_timeout_ms,
             });
         }
+        let rebalance_timeout = request.rebalance_timeout_ms.unwrap_or(timeout).max(1);
         let now = self.shared.clock.now_ms();
-        let mut groups = lock(&self.shared.groups);
-        let seq = groups.next_member;
-        groups.next_member += 1;
-        let g = groups.groups.entry(request.group.clone()).or_default();
-        self.expire_locked(g);
-        g.strategy = request.strategy;
-        let member_id = match request.member_id {
-            Some(id) => {
-                let m = g
-                    .members
-                    .get_mut(&id)
-                    .ok_or_else(|| unknown_member(&request.group, &id))?;
-                m.last_heartbeat_ms = now;
-                m.session_timeout_ms = timeout;
-                if m.subscription != request.subscription {
+        let group = request.group.clone();
+        let (answer, view) = self.with_group(&group, true, |g| {
+            self.check_native(&group, g)?;
+            self.expire_group(g);
+            g.native.strategy = request.strategy;
+            let member_id = match request.member_id {
+                Some(id) => {
+                    let m = g
+                        .native
+                        .members
+                        .get_mut(&id)
+                        .ok_or_else(|| unknown_member(&group, &id))?;
+                    m.last_heartbeat_ms = now;
+                    m.session_timeout_ms = timeout;
+                    m.rebalance_timeout_ms = rebalance_timeout;
+                    let resubscribed = m.subscription != request.subscription;
                     m.subscription = request.subscription;
-                    let topics = self.partition_counts();
-                    self.rebalance(g, &topics);
+                    m.matcher = matcher;
+                    self.rebalance_native(&mut g.native, resubscribed);
+                    id
                 }
-                id
-            }
-            None => {
-                // The open time keeps ids unique across restarts of the broker.
-                let id = format!("{}-{:x}-{seq}", request.client_id, self.shared.opened_ms);
-                g.members.insert(
-                    id.clone(),
-                    Member {
-                        client_id: request.client_id,
-                        client_host: request.client_host,
-                        subscription: request.subscription,
-                        session_timeout_ms: timeout,
-                        last_heartbeat_ms: now,
-                        acked_generation: -1,
-                    },
-                );
-                let topics = self.partition_counts();
-                self.rebalance(g, &topics);
-                id
-            }
-        };
-        let generation = g.generation;
-        if let Some(m) = g.members.get_mut(&member_id) {
-            m.acked_generation = generation;
-        }
-        let partitions = g.assignment_of(&member_id);
-        drop(groups);
+                None => {
+                    let seq = self
+                        .shared
+                        .groups
+                        .next_member
+                        .fetch_add(1, Ordering::Relaxed);
+                    // The open time keeps ids unique across restarts of the broker.
+                    let id = format!("{}-{:x}-{seq}", request.client_id, self.shared.opened_ms);
+                    let member = Member::new(
+                        request.client_id,
+                        request.client_host,
+                        (request.subscription, matcher),
+                        timeout,
+                        rebalance_timeout,
+                        now,
+                    );
+                    g.native.members.insert(id.clone(), member);
+                    self.rebalance_native(&mut g.native, true);
+                    id
+                }
+            };
+            let m = &g.native.members[&member_id];
+            Ok((assignment_of(&member_id, m), m.view.subscribe()))
+        })?;
+        self.shared
+            .groups
+            .publish_view(&group, &answer.member_id, view);
         self.notify_groups();
-        Ok(MemberAssignment {
-            member_id,
-            generation,
-            partitions,
-        })
+        Ok(answer)
     }
 
-    /// Keeps a member's session alive and returns its current generation
-    /// and partitions (which change after a rebalance).
+    /// Refuses native calls on a classic group that has members.
+    fn check_native(&self, group: &str, g: &Group) -> Result<(), BrokerError> {
+        let _ = (group, g);
+        Ok(())
+    }
+
+    /// Keeps a member's session alive and returns its current epoch and
+    /// partitions. `member_epoch` is the epoch whose assignment the member
+    /// runs now: when it is the member's current epoch, the partitions
+    /// that epoch took away are released to their new owners.
     ///
     /// # Errors
     /// [`BrokerError::UnknownMember`] if it left or its session expired
     /// (join anew), [`BrokerError::UnknownGroup`], [`BrokerError::Closed`].
-    pub fn heartbeat(&self, group: &str, member_id: &str) -> Result<MemberAssignment, BrokerError> {
+    pub fn heartbeat(
+        &self,
+        group: &str,
+        member_id: &str,
+        member_epoch: i32,
+    ) -> Result<MemberAssignment, BrokerError> {
         self.check_open()?;
-        let mut groups = lock(&self.shared.groups);
-        let g = groups.get_mut(group)?;
-        let expired = self.expire_locked(g);
-        let generation = g.generation;
-        let m = g
-            .members
-            .get_mut(member_id)
-            .ok_or_else(|| unknown_member(group, member_id))?;
-        m.last_heartbeat_ms = self.shared.clock.now_ms();
-        let acked = m.acked_generation != generation;
-        m.acked_generation = generation;
-        let partitions = g.assignment_of(member_id);
-        drop(groups);
-        if expired || acked {
+        let (answer, changed) = self.with_group(group, false, |g| {
+            let expired = self.expire_group(g);
+            let now = self.shared.clock.now_ms();
+            let settled = g.native.settled();
+            let m = g
+                .native
+                .members
+                .get_mut(member_id)
+                .ok_or_else(|| unknown_member(group, member_id))?;
+            m.last_heartbeat_ms = now;
+            let before = (settled, m.epoch);
+            g.native.acknowledge(member_id, member_epoch);
+            let moved = g.native.reconcile(now);
+            let m = &g.native.members[member_id];
+            let changed = expired || moved || before != (g.native.settled(), m.epoch);
+            Ok((assignment_of(member_id, m), changed))
+        })?;
+        if changed {
             self.notify_groups();
         }
-        Ok(MemberAssignment {
-            member_id: member_id.to_owned(),
-            generation,
-            partitions,
-        })
+        Ok(answer)
     }
 
     /// Leaves a group; the others rebalance.
@@ -332,357 +402,270 @@ impl Broker {
     /// [`BrokerError::UnknownGroup`], [`BrokerError::UnknownMember`].
     pub fn leave_group(&self, group: &str, member_id: &str) -> Result<(), BrokerError> {
         self.check_open()?;
-        let mut groups = lock(&self.shared.groups);
-        let g = groups.get_mut(group)?;
-        if g.members.remove(member_id).is_none() {
-            return Err(unknown_member(group, member_id));
-        }
-        let topics = self.partition_counts();
-        self.rebalance(g, &topics);
-        drop(groups);
+        self.with_group(group, false, |g| {
+            if !g.native.remove(member_id) {
+                return Err(unknown_member(group, member_id));
+            }
+            self.rebalance_native(&mut g.native, false);
+            Ok(())
+        })?;
         self.notify_groups();
         Ok(())
     }
 
-    /// Commits offsets for a group. With a member id, the generation must be
-    /// the group's current one and every partition the member's; without,
-    /// the group must have no members (a standalone consumer).
+    /// Checks that `member` may fetch every partition of `request` now;
+    /// returns the member's view, whose change means a rebalance.
+    fn fence_fetch(
+        &self,
+        member: &MemberRef,
+        request: &FetchRequest,
+    ) -> Result<watch::Receiver<MemberView>, BrokerError> {
+        let mut view = self
+            .shared
+            .groups
+            .view(&member.group, &member.member_id)
+            .ok_or_else(|| unknown_member(&member.group, &member.member_id))?;
+        let now = view.borrow_and_update().clone();
+        if now.gone {
+            return Err(unknown_member(&member.group, &member.member_id));
+        }
+        if now.epoch != member.member_epoch {
+            return Err(BrokerError::StaleMemberEpoch {
+                group: member.group.clone(),
+                member_id: member.member_id.clone(),
+                epoch: member.member_epoch,
+                current: now.epoch,
+            });
+        }
+        if let Some(fp) = request.partitions.iter().find(|fp| {
+            !now.assigned
+                .contains(&TopicPartition::new(fp.topic.clone(), fp.partition))
+        }) {
+            return Err(BrokerError::NotAssigned {
+                group: member.group.clone(),
+                member_id: member.member_id.clone(),
+                topic: fp.topic.clone(),
+                partition: fp.partition,
+            });
+        }
+        Ok(view)
+    }
+
+    /// [`Broker::fetch_now`] on behalf of a native group member: refused
+    /// unless `member` runs its current epoch and owns every partition asked for.
+    ///
+    /// # Errors
+    /// [`BrokerError::UnknownMember`], [`BrokerError::StaleMemberEpoch`]
+    /// (heartbeat to learn the new epoch), [`BrokerError::NotAssigned`].
+    pub fn fetch_now_as_member(
+        &self,
+        member: &MemberRef,
+        request: &FetchRequest,
+    ) -> Result<Vec<FetchedPartition>, BrokerError> {
+        self.fence_fetch(member, request)?;
+        Ok(self.fetch_now(request))
+    }
+
+    /// [`Broker::fetch`] on behalf of a native group member, fenced as
+    /// [`Broker::fetch_now_as_member`]. The wait also ends, with
+    /// [`BrokerError::RebalanceInProgress`], as soon as the member's
+    /// assignment changes (partitions to give up or to take), so a member
+    /// learns of a rebalance at once. With no partitions it just waits for
+    /// that, up to `max_wait`.
+    ///
+    /// # Errors
+    /// As [`Broker::fetch_now_as_member`], and [`BrokerError::RebalanceInProgress`].
+    pub async fn fetch_as_member(
+        &self,
+        member: &MemberRef,
+        request: FetchRequest,
+    ) -> Result<Vec<FetchedPartition>, BrokerError> {
+        let mut view = self.fence_fetch(member, &request)?;
+        let rebalance = || BrokerError::RebalanceInProgress {
+            group: member.group.clone(),
+        };
+        if request.partitions.is_empty() {
+            return match tokio::time::timeout(request.max_wait, view.changed()).await {
+                Ok(_) => Err(rebalance()),
+                Err(_) => Ok(Vec::new()),
+            };
+        }
+        tokio::select! {
+            r = self.fetch(request) => Ok(r),
+            _ = view.changed() => Err(rebalance()),
+        }
+    }
+
+    /// Commits offsets for a group. With a member id, the epoch must be the
+    /// member's current one and every partition one it holds (including
+    /// partitions it was asked to give up and has not released yet: their
+    /// progress can still be saved); without, the group must have no members
+    /// (a standalone consumer, Kafka's simple commit).
     ///
     /// # Errors
     /// [`BrokerError::UnknownMember`] (fenced: expired or left),
-    /// [`BrokerError::IllegalGeneration`] (a rebalance happened since),
-    /// [`BrokerError::NotAssigned`], [`BrokerError::InvalidGroupId`], or a
-    /// log error writing `__consumer_offsets`.
+    /// [`BrokerError::StaleMemberEpoch`] (heartbeat to learn the new one),
+    /// [`BrokerError::NotAssigned`], [`BrokerError::IllegalGeneration`]
+    /// (a member-less commit while the group has members),
+    /// [`BrokerError::InvalidGroupId`], or a log error writing `__consumer_offsets`.
     pub fn commit_offsets(&self, request: CommitRequest) -> Result<(), BrokerError> {
         self.check_open()?;
         validate_group(&request.group)?;
         let group = request.group.as_str();
         let now = self.shared.clock.now_ms();
-        let mut groups = lock(&self.shared.groups);
-        let g = groups.groups.entry(group.to_owned()).or_default();
-        self.expire_locked(g);
-        let generation = match &request.member_id {
-            Some(id) => {
-                if !g.members.contains_key(id) {
-                    return Err(unknown_member(group, id));
+        self.with_group(group, true, |g| {
+            self.expire_group(g);
+            let generation = match &request.member_id {
+                Some(id) => {
+                    let m = g
+                        .native
+                        .members
+                        .get(id)
+                        .ok_or_else(|| unknown_member(group, id))?;
+                    if request.generation != m.epoch {
+                        return Err(BrokerError::StaleMemberEpoch {
+                            group: group.to_owned(),
+                            member_id: id.clone(),
+                            epoch: request.generation,
+                            current: m.epoch,
+                        });
+                    }
+                    if let Some((tp, _)) =
+                        request.offsets.iter().find(|(tp, _)| !m.held.contains(tp))
+                    {
+                        return Err(BrokerError::NotAssigned {
+                            group: group.to_owned(),
+                            member_id: id.clone(),
+                            topic: tp.topic.clone(),
+                            partition: tp.partition,
+                        });
+                    }
+                    m.epoch
                 }
-                if request.generation != g.generation {
+                None if g.has_members() => {
                     return Err(BrokerError::IllegalGeneration {
                         group: group.to_owned(),
-                        generation: request.generation,
-                        current: g.generation,
+                        generation: -1,
+                        current: g.native.epoch,
                     });
                 }
-                let owned = g.assignment.get(id);
-                if let Some((tp, _)) = request
-                    .offsets
-                    .iter()
-                    .find(|(tp, _)| !owned.is_some_and(|o| o.contains(tp)))
-                {
-                    return Err(BrokerError::NotAssigned {
-                        group: group.to_owned(),
-                        member_id: id.clone(),
-                        topic: tp.topic.clone(),
-                        partition: tp.partition,
-                    });
-                }
-                g.generation
-            }
-            None if !g.members.is_empty() => {
-                return Err(BrokerError::IllegalGeneration {
-                    group: group.to_owned(),
-                    generation: -1,
-                    current: g.generation,
-                });
-            }
-            None => -1,
-        };
-        let entries: Vec<(TopicPartition, Option<CommittedOffset>)> = request
-            .offsets
+                None => -1,
+            };
+            self.write_commit(
+                group,
+                g,
+                &request.offsets,
+                &request.metadata,
+                generation,
+                now,
+            )
+        })?;
+        self.notify_groups();
+        Ok(())
+    }
+
+    /// Writes `offsets` to `__consumer_offsets` and the group's map, under
+    /// the group's lock so the log's order is the map's.
+    fn write_commit(
+        &self,
+        group: &str,
+        g: &mut Group,
+        offsets: &[(TopicPartition, i64)],
+        metadata: &str,
+        generation: i32,
+        now: i64,
+    ) -> Result<(), BrokerError> {
+        let entries: Vec<(TopicPartition, Option<CommittedOffset>)> = offsets
             .iter()
             .map(|(tp, offset)| {
                 (
                     tp.clone(),
                     Some(CommittedOffset {
                         offset: *offset,
-                        metadata: request.metadata.clone(),
+                        metadata: metadata.to_owned(),
                         commit_timestamp_ms: now,
                         generation,
                     }),
                 )
             })
             .collect();
-        // Written under the groups lock so the log's order is the map's.
         self.write_offsets(group, &entries)?;
         for (tp, v) in entries {
             g.offsets.insert(tp, v.expect("commits carry a value"));
         }
-        drop(groups);
-        self.notify_groups();
         Ok(())
     }
 
     /// A group's committed offsets (empty for an unknown group).
     pub fn fetch_offsets(&self, group: &str) -> BTreeMap<TopicPartition, CommittedOffset> {
-        lock(&self.shared.groups)
-            .groups
-            .get(group)
-            .map(|g| g.offsets.clone())
-            .unwrap_or_default()
+        match self.shared.groups.get(group) {
+            Some(g) => lock(&g).offsets.clone(),
+            None => BTreeMap::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::{BrokerConfig, StorageConfig, TopicConfig};
+    use std::time::Duration;
+
+    fn broker() -> Broker {
+        Broker::open(BrokerConfig::with_storage(StorageConfig::Memory)).unwrap()
     }
 
-    /// Every group with its state and member count.
-    pub fn list_groups(&self) -> Vec<GroupListing> {
-        let mut groups = lock(&self.shared.groups);
-        let now = self.shared.clock.now_ms();
-        let topics = self.partition_counts();
-        groups
-            .groups
-            .iter_mut()
-            .map(|(name, g)| {
-                if g.expire(now) {
-                    g.rebalance(&topics);
-                }
-                GroupListing {
-                    group: name.clone(),
-                    state: g.state(),
-                    members: g.members.len(),
-                }
-            })
-            .collect()
+    /// The pattern, as a regex: a backtracking matcher needs seconds
+    /// for a 44-character name; this one is linear.
+    const PATHOLOGICAL: &str = ".*a.*a.*a.*a.*a.*a.*a.*a.*b";
+
+    #[test]
+    fn a_pathological_pattern_resolves_correctly_and_the_glob_form_is_refused() {
+        let b = broker();
+        let miss = "a".repeat(44);
+        let hit = format!("{}b", "a".repeat(43));
+        for name in [&miss, &hit] {
+            b.create_topic(name, TopicConfig::default()).unwrap();
+        }
+        let m = b
+            .join_group(JoinGroupRequest::new(
+                "g",
+                Subscription::Pattern(PATHOLOGICAL.into()),
+            ))
+            .unwrap();
+        assert_eq!(m.partitions, vec![TopicPartition::new(hit, 0)]);
+        // The glob spelling is not a regex: a clear error, not a slow match.
+        let err = b
+            .join_group(JoinGroupRequest::new(
+                "g2",
+                Subscription::Pattern("*a*a*a*a*a*a*a*a*b".into()),
+            ))
+            .unwrap_err();
+        assert!(matches!(err, BrokerError::InvalidPattern { .. }), "{err:?}");
     }
 
-    /// A group's members, assignment, and per partition its committed
-    /// offset, high watermark and lag.
-    ///
-    /// # Errors
-    /// [`BrokerError::UnknownGroup`].
-    pub fn describe_group(&self, group: &str) -> Result<GroupDescription, BrokerError> {
-        let mut groups = lock(&self.shared.groups);
-        let g = groups.get_mut(group)?;
-        self.expire_locked(g);
-        let topics = self.partition_counts();
-        let mut owners: BTreeMap<&TopicPartition, &String> = BTreeMap::new();
-        for (m, list) in &g.assignment {
-            for tp in list {
-                owners.insert(tp, m);
-            }
-        }
-        let mut names: BTreeSet<String> = g.offsets.keys().map(|tp| tp.topic.clone()).collect();
-        for m in g.members.values() {
-            names.extend(m.subscription.resolve(&topics));
-        }
-        let mut partitions = Vec::new();
-        for name in names.iter().filter(|n| topics.contains_key(*n)) {
-            let Ok(topic) = self.topic(name) else {
-                continue;
-            };
-            for p in read(&topic.partitions).iter() {
-                let tp = TopicPartition::new(name.clone(), p.index);
-                let committed = g.offsets.get(&tp).map(|c| c.offset);
-                let log_start_offset = p.log.log_start_offset();
-                let high_watermark = p.log.log_end_offset();
-                let lag = committed.map(|c| (high_watermark - c).max(0));
-                partitions.push(PartitionLag {
-                    owner: owners.get(&tp).map(|m| (*m).clone()),
-                    partition: tp,
-                    committed,
-                    log_start_offset,
-                    high_watermark,
-                    lag,
-                });
-            }
-        }
-        let members = g
-            .members
-            .iter()
-            .map(|(id, m)| MemberDescription {
-                member_id: id.clone(),
-                client_id: m.client_id.clone(),
-                client_host: m.client_host.clone(),
-                subscription: m.subscription.clone(),
-                assignment: g.assignment_of(id),
-                last_heartbeat_ms: m.last_heartbeat_ms,
-                session_timeout_ms: m.session_timeout_ms,
-            })
-            .collect();
-        Ok(GroupDescription {
-            group: group.to_owned(),
-            state: g.state(),
-            generation: g.generation,
-            strategy: g.strategy,
-            members,
-            total_lag: partitions.iter().filter_map(|p| p.lag).sum(),
-            partitions,
-        })
-    }
-
-    /// Moves a group's committed offsets for `topic` (all partitions, or
-    /// those listed) to `target`; only while the group has no members.
-    /// Returns the offsets written.
-    ///
-    /// # Errors
-    /// [`BrokerError::GroupNotEmpty`], [`BrokerError::UnknownTopic`],
-    /// [`BrokerError::UnknownPartition`], [`BrokerError::InvalidGroupId`], or a log error.
-    pub fn reset_offsets(
-        &self,
-        group: &str,
-        topic: &str,
-        partitions: Option<&[u32]>,
-        target: ResetTarget,
-    ) -> Result<Vec<(TopicPartition, i64)>, BrokerError> {
-        validate_group(group)?;
-        let t = self.topic(topic)?;
-        let mut groups = lock(&self.shared.groups);
-        let g = groups.groups.entry(group.to_owned()).or_default();
-        self.expire_locked(g);
-        if !g.members.is_empty() {
-            return Err(BrokerError::GroupNotEmpty {
-                group: group.to_owned(),
-                members: g.members.len(),
-            });
-        }
-        let all: Vec<u32> = (0..t.partition_count()).collect();
-        let now = self.shared.clock.now_ms();
-        let mut entries = Vec::new();
-        for &p in partitions.unwrap_or(&all) {
-            let part = t.partition(p)?;
-            let (start, end) = (part.log.log_start_offset(), part.log.log_end_offset());
-            let offset = match target {
-                ResetTarget::Earliest => start,
-                ResetTarget::Latest => end,
-                ResetTarget::Offset(o) => o.clamp(start, end),
-                ResetTarget::Timestamp(ts) => self
-                    .list_offset(topic, p, OffsetSpec::Timestamp(ts))?
-                    .unwrap_or(end),
-            };
-            entries.push((
-                TopicPartition::new(topic, p),
-                Some(CommittedOffset {
-                    offset,
-                    metadata: String::new(),
-                    commit_timestamp_ms: now,
-                    generation: -1,
-                }),
-            ));
-        }
-        self.write_offsets(group, &entries)?;
-        let mut out = Vec::with_capacity(entries.len());
-        for (tp, v) in entries {
-            let v = v.expect("resets carry a value");
-            out.push((tp.clone(), v.offset));
-            g.offsets.insert(tp, v);
-        }
-        drop(groups);
-        self.notify_groups();
-        Ok(out)
-    }
-
-    /// Deletes a group without members and its committed offsets
-    /// (tombstones in `__consumer_offsets`).
-    ///
-    /// # Errors
-    /// [`BrokerError::UnknownGroup`], [`BrokerError::GroupNotEmpty`], or a log error.
-    pub fn delete_group(&self, group: &str) -> Result<(), BrokerError> {
-        let mut groups = lock(&self.shared.groups);
-        let g = groups.get_mut(group)?;
-        self.expire_locked(g);
-        if !g.members.is_empty() {
-            return Err(BrokerError::GroupNotEmpty {
-                group: group.to_owned(),
-                members: g.members.len(),
-            });
-        }
-        let tombstones: Vec<_> = g.offsets.keys().map(|tp| (tp.clone(), None)).collect();
-        self.write_offsets(group, &tombstones)?;
-        groups.groups.remove(group);
-        drop(groups);
-        self.notify_groups();
-        Ok(())
-    }
-
-    /// Per-group lag, generation and members, for the counters.
-    pub(crate) fn group_counters(&self) -> BTreeMap<String, GroupCounters> {
-        let names: Vec<String> = lock(&self.shared.groups).groups.keys().cloned().collect();
-        names
-            .into_iter()
-            .filter_map(|name| {
-                let d = self.describe_group(&name).ok()?;
-                Some((
-                    name,
-                    GroupCounters {
-                        lag: d.total_lag,
-                        partitions: d.partitions,
-                        generation: d.generation,
-                        members: d.members.len(),
-                    },
-                ))
-            })
-            .collect()
-    }
-
-    /// Waits until `group` has members that have all seen the current
-    /// generation, or `timeout` (real time) passes.
-    ///
-    /// # Errors
-    /// [`BrokerError::Timeout`], [`BrokerError::Closed`].
-    pub async fn wait_group_stable(
-        &self,
-        group: &str,
-        timeout: Duration,
-    ) -> Result<(), BrokerError> {
-        self.wait_group(timeout, "group to be stable", |b| {
-            Ok(b.describe_group(group)
-                .is_ok_and(|d| d.state == GroupState::Stable))
-        })
-        .await
-    }
-
-    /// Waits until `group` has nothing left to read: it committed up to the
-    /// high watermark of every partition of its topics (lag 0), or the
-    /// partition holds nothing to read; or `timeout` (real time) passes.
-    ///
-    /// # Errors
-    /// [`BrokerError::Timeout`], [`BrokerError::Closed`].
-    pub async fn wait_group_caught_up(
-        &self,
-        group: &str,
-        timeout: Duration,
-    ) -> Result<(), BrokerError> {
-        self.wait_group(timeout, "group lag 0", |b| {
-            Ok(b.describe_group(group).is_ok_and(|d| {
-                !d.partitions.is_empty()
-                    && d.partitions
-                        .iter()
-                        .all(|p| p.lag.unwrap_or(p.high_watermark - p.log_start_offset) == 0)
-            }))
-        })
-        .await
-    }
-
-    async fn wait_group(
-        &self,
-        timeout: Duration,
-        what: &'static str,
-        done: impl Fn(&Broker) -> Result<bool, BrokerError>,
-    ) -> Result<(), BrokerError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut events = self.shared.group_events.subscribe();
-        loop {
-            self.check_open()?;
-            if done(self)? {
-                return Ok(());
-            }
-            match tokio::time::timeout_at(deadline, events.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return Err(BrokerError::Closed),
-                Err(_) => {
-                    return Err(BrokerError::Timeout {
-                        what,
-                        waited_ms: timeout.as_millis() as u64,
-                    });
-                }
-            }
-        }
+    #[test]
+    fn a_group_busy_under_its_lock_does_not_block_another_groups_join() {
+        let b = broker();
+        b.create_topic("t", TopicConfig::default()).unwrap();
+        b.join_group(JoinGroupRequest::new(
+            "busy",
+            Subscription::Pattern(PATHOLOGICAL.into()),
+        ))
+        .unwrap();
+        // Hold the busy group's lock, as a long match or assignment would.
+        let busy = b.shared.groups.get("busy").unwrap();
+        let held = lock(&busy);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let other = b.clone();
+        std::thread::spawn(move || {
+            let r = other.join_group(JoinGroupRequest::new("other", Subscription::topic("t")));
+            tx.send(r.map(|m| m.partitions.len())).unwrap();
+        });
+        let joined = rx.recv_timeout(Duration::from_secs(30));
+        assert_eq!(joined.unwrap().unwrap(), 1, "the other group joined");
+        // Listing reaches the busy group only once it is free.
+        drop(held);
+        assert_eq!(b.list_groups().len(), 2);
     }
 }

@@ -2,6 +2,7 @@
 //! descriptions, and subscription matching. No state, no locks; the
 //! coordinator in `mod.rs` owns the behaviour.
 
+use super::super::error::BrokerError;
 use super::super::offsets::OFFSETS_TOPIC;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,8 +33,11 @@ impl TopicPartition {
 pub enum Subscription {
     /// These topics (those that exist).
     Topics(Vec<String>),
-    /// Every non-internal topic whose name matches a glob (`*` any run,
-    /// `?` one character); topics created later join when they appear.
+    /// Every non-internal topic whose whole name matches a regular
+    /// expression, as Kafka's pattern subscriptions (`orders-.*`,
+    /// `(eu|us)-.+`); topics created later join when they appear. Matched
+    /// in linear time (the `regex` crate's syntax, close to Java's and
+    /// RE2's; no look-around or backreferences).
     Pattern(String),
 }
 
@@ -42,32 +46,64 @@ impl Subscription {
     pub fn topic(topic: impl Into<String>) -> Subscription {
         Subscription::Topics(vec![topic.into()])
     }
+}
 
-    pub(super) fn resolve(&self, existing: &BTreeMap<String, u32>) -> BTreeSet<String> {
+/// Longest subscription pattern accepted, in bytes.
+pub const MAX_PATTERN_LEN: usize = 4096;
+
+/// Memory a compiled pattern may take: bounds the work a hostile pattern
+/// costs before it matches anything.
+const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+
+/// A subscription ready to match topic names: a pattern is compiled once,
+/// when the member joins. Matching is linear in the name's length.
+#[derive(Debug, Clone)]
+pub(crate) enum Matcher {
+    Topics(BTreeSet<String>),
+    Pattern(regex::Regex),
+}
+
+impl Matcher {
+    /// Compiles `subscription`.
+    ///
+    /// # Errors
+    /// [`BrokerError::InvalidPattern`] for a pattern that does not compile
+    /// or is too long.
+    pub fn new(subscription: &Subscription) -> Result<Matcher, BrokerError> {
+        match subscription {
+            Subscription::Topics(ts) => Ok(Matcher::Topics(ts.iter().cloned().collect())),
+            Subscription::Pattern(p) => {
+                let invalid = |reason: String| BrokerError::InvalidPattern {
+                    pattern: p.chars().take(256).collect(),
+                    reason,
+                };
+                if p.len() > MAX_PATTERN_LEN {
+                    return Err(invalid(format!("longer than {MAX_PATTERN_LEN} bytes")));
+                }
+                // Kafka matches the whole name (Java's `Matcher::matches`).
+                regex::RegexBuilder::new(&format!("^(?:{p})$"))
+                    .size_limit(PATTERN_SIZE_LIMIT)
+                    .build()
+                    .map(Matcher::Pattern)
+                    .map_err(|e| invalid(e.to_string()))
+            }
+        }
+    }
+
+    /// The existing topics this subscription names (never the internal one).
+    pub fn resolve(&self, existing: &BTreeMap<String, u32>) -> BTreeSet<String> {
         match self {
-            Subscription::Topics(ts) => ts
+            Matcher::Topics(ts) => ts
                 .iter()
                 .filter(|t| existing.contains_key(*t))
                 .cloned()
                 .collect(),
-            Subscription::Pattern(p) => existing
+            Matcher::Pattern(re) => existing
                 .keys()
-                .filter(|t| t.as_str() != OFFSETS_TOPIC && glob(p.as_bytes(), t.as_bytes()))
+                .filter(|t| t.as_str() != OFFSETS_TOPIC && re.is_match(t))
                 .cloned()
                 .collect(),
         }
-    }
-}
-
-fn glob(pattern: &[u8], name: &[u8]) -> bool {
-    match (pattern.first(), name.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => {
-            glob(&pattern[1..], name) || (!name.is_empty() && glob(pattern, &name[1..]))
-        }
-        (Some(b'?'), Some(_)) => glob(&pattern[1..], &name[1..]),
-        (Some(a), Some(b)) if a == b => glob(&pattern[1..], &name[1..]),
-        _ => false,
     }
 }
 
@@ -99,6 +135,9 @@ pub struct JoinGroupRequest {
     pub subscription: Subscription,
     /// Session timeout; `None` takes the broker's default.
     pub session_timeout_ms: Option<i64>,
+    /// How long the member may keep partitions it was asked to give up
+    /// before it is removed from the group; `None` takes the session timeout.
+    pub rebalance_timeout_ms: Option<i64>,
     /// Assignment strategy; the latest join decides the group's.
     pub strategy: AssignmentStrategy,
 }
@@ -113,20 +152,34 @@ impl JoinGroupRequest {
             client_host: String::new(),
             subscription,
             session_timeout_ms: None,
+            rebalance_timeout_ms: None,
             strategy: AssignmentStrategy::default(),
         }
     }
 }
 
-/// A member's identity and partitions in the current generation.
+/// A member's identity, epoch and partitions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberAssignment {
     /// The member id to use in later calls.
     pub member_id: String,
-    /// The group's generation.
-    pub generation: i32,
-    /// The member's partitions, sorted.
+    /// The member's epoch: it changes whenever its partitions do. Fetches
+    /// and commits carry it; a heartbeat carrying it acknowledges that the
+    /// member runs this assignment (and released what it no longer lists).
+    pub member_epoch: i32,
+    /// The member's partitions at that epoch, sorted.
     pub partitions: Vec<TopicPartition>,
+}
+
+/// Who fetches: a native group member at the epoch it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRef {
+    /// Group id.
+    pub group: String,
+    /// Member id.
+    pub member_id: String,
+    /// The member epoch whose assignment the fetch reads.
+    pub member_epoch: i32,
 }
 
 /// A committed offset.
@@ -149,7 +202,8 @@ pub struct CommitRequest {
     pub group: String,
     /// The committing member; `None` for a standalone consumer (group must be empty).
     pub member_id: Option<String>,
-    /// The member's generation (ignored without a member id).
+    /// The member's epoch in a native group, the group's generation in a
+    /// classic one (ignored without a member id).
     pub generation: i32,
     /// Partition → next offset to read.
     pub offsets: Vec<(TopicPartition, i64)>,
@@ -157,25 +211,36 @@ pub struct CommitRequest {
     pub metadata: String,
 }
 
-/// Where a group stands.
+/// Where a group stands (Kafka's state names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupState {
     /// No members (offsets only).
     Empty,
-    /// Every member has seen the current generation.
+    /// Every member owns its target assignment and has acknowledged it.
     Stable,
-    /// Some member has not yet heartbeated since the last rebalance.
+    /// A native group whose members are moving toward a new assignment
+    /// (KIP-848's `Reconciling`).
     Rebalancing,
+    /// A classic group waiting for its members to (re)join.
+    PreparingRebalance,
+    /// A classic group waiting for its leader's assignment.
+    CompletingRebalance,
+    /// A group being deleted.
+    Dead,
 }
 
 impl GroupState {
-    /// Kafka's name of the state (`Empty`, `Stable`, `PreparingRebalance`),
-    /// the one name every face (CLI, admin JSON, metrics) shows.
+    /// Kafka's name of the state (KIP-848's `Reconciling` for a native
+    /// group moving partitions), the one name every face (CLI, admin JSON,
+    /// metrics) shows.
     pub fn name(self) -> &'static str {
         match self {
             GroupState::Empty => "Empty",
             GroupState::Stable => "Stable",
-            GroupState::Rebalancing => "PreparingRebalance",
+            GroupState::Rebalancing => "Reconciling",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Dead => "Dead",
         }
     }
 }
@@ -189,21 +254,36 @@ pub struct GroupListing {
     pub state: GroupState,
     /// Members.
     pub members: usize,
+    /// [`NATIVE_PROTOCOL_TYPE`] for a native group, the members' protocol
+    /// type for a classic one (`consumer` for Kafka consumers), empty for a
+    /// group that only holds offsets.
+    pub protocol_type: String,
 }
+
+/// The protocol type a native group reports.
+pub const NATIVE_PROTOCOL_TYPE: &str = "logbus";
 
 /// A member as `describe_group` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberDescription {
     /// Member id.
     pub member_id: String,
+    /// A classic static member's `group.instance.id`.
+    pub group_instance_id: Option<String>,
     /// Client id.
     pub client_id: String,
     /// Where it connected from when it joined (`/127.0.0.1`); empty in process.
     pub client_host: String,
-    /// What it subscribed to.
+    /// What it subscribed to (a classic member's topics, read from its
+    /// consumer-protocol metadata where that parses).
     pub subscription: Subscription,
-    /// Its partitions.
+    /// Its partitions (a classic member's, read from its consumer-protocol
+    /// assignment where that parses).
     pub assignment: Vec<TopicPartition>,
+    /// A classic member's protocol metadata for the group's protocol, as sent.
+    pub protocol_metadata: Option<bytes::Bytes>,
+    /// A classic member's assignment, as its leader sent it.
+    pub classic_assignment: Option<bytes::Bytes>,
     /// Its last heartbeat (broker clock, ms).
     pub last_heartbeat_ms: i64,
     /// Its session timeout.
@@ -236,9 +316,14 @@ pub struct GroupDescription {
     pub group: String,
     /// State.
     pub state: GroupState,
-    /// Generation.
+    /// As in [`GroupListing::protocol_type`].
+    pub protocol_type: String,
+    /// A classic group's chosen protocol (assignor name); empty otherwise.
+    pub protocol: String,
+    /// The group epoch of a native group (bumped whenever its target
+    /// assignment changes), the generation of a classic one.
     pub generation: i32,
-    /// Assignment strategy.
+    /// Assignment strategy (of a native group).
     pub strategy: AssignmentStrategy,
     /// Members, by member id.
     pub members: Vec<MemberDescription>,
@@ -263,14 +348,47 @@ pub enum ResetTarget {
 
 #[cfg(test)]
 mod tests {
-    use super::glob;
+    use super::{Matcher, Subscription};
+    use std::collections::BTreeMap;
+
+    fn topics(names: &[&str]) -> BTreeMap<String, u32> {
+        names.iter().map(|n| ((*n).to_owned(), 1)).collect()
+    }
 
     #[test]
-    fn glob_patterns_match_like_shell_globs() {
-        assert!(glob(b"orders-*", b"orders-eu"));
-        assert!(glob(b"*", b"x"));
-        assert!(glob(b"a?c", b"abc"));
-        assert!(!glob(b"a?c", b"ac"));
-        assert!(!glob(b"orders-*", b"payments"));
+    fn patterns_are_kafka_style_regexes_matching_whole_names() {
+        let m = Matcher::new(&Subscription::Pattern("orders-.*".into())).unwrap();
+        let got = m.resolve(&topics(&[
+            "orders-eu",
+            "orders-us",
+            "payments",
+            "x-orders-eu",
+        ]));
+        assert_eq!(
+            got.into_iter().collect::<Vec<_>>(),
+            ["orders-eu", "orders-us"]
+        );
+        let m = Matcher::new(&Subscription::Pattern("(eu|us)-[0-9]+".into())).unwrap();
+        let got = m.resolve(&topics(&["eu-1", "us-22", "eu-x", "asia-1", "eu-1-old"]));
+        assert_eq!(got.into_iter().collect::<Vec<_>>(), ["eu-1", "us-22"]);
+    }
+
+    #[test]
+    fn a_pattern_that_is_not_a_regex_is_refused_with_the_reason() {
+        let err = Matcher::new(&Subscription::Pattern("orders-(".into())).unwrap_err();
+        assert_eq!(err.kafka_code(), 128);
+        assert!(err.to_string().contains("orders-("), "{err}");
+        let long = "a".repeat(super::MAX_PATTERN_LEN + 1);
+        assert!(Matcher::new(&Subscription::Pattern(long)).is_err());
+    }
+
+    #[test]
+    fn the_pathological_glob_matches_in_linear_time_and_correctly() {
+        // Backtracking took seconds on this; a linear matcher answers at once.
+        let m = Matcher::new(&Subscription::Pattern(".*a.*a.*a.*a.*a.*a.*a.*a.*b".into())).unwrap();
+        let miss = "a".repeat(44);
+        let hit = format!("{}b", "a".repeat(43));
+        let got = m.resolve(&topics(&[&miss, &hit]));
+        assert_eq!(got.into_iter().collect::<Vec<_>>(), [hit]);
     }
 }

@@ -8,7 +8,7 @@
 use bytes::Bytes;
 
 use crate::protocol::ErrorCode;
-use crate::protocol::wire::{wire_enum, wire_struct};
+use crate::protocol::wire::{Since, wire_enum, wire_struct};
 
 wire_enum! {
     /// Which records a fetch may see (a placeholder until transactions exist).
@@ -44,7 +44,23 @@ wire_struct! {
 }
 
 wire_struct! {
+    /// The native group member a fetch reads for (Fetch v1+).
+    pub struct FetchMember {
+        /// Member id; empty when the fetch is not a group member's.
+        pub member_id: String,
+        /// The member epoch whose assignment the fetch reads.
+        pub member_epoch: i32,
+    }
+}
+
+wire_struct! {
     /// Reads batches, waiting up to `max_wait_ms` for `min_bytes` to accumulate.
+    ///
+    /// From v1, a group member names itself and its epoch: the fetch is
+    /// refused (`STALE_MEMBER_EPOCH`, `UNKNOWN_MEMBER_ID`,
+    /// `FENCED_MEMBER_EPOCH` for a partition not assigned) unless the epoch
+    /// is the member's current one, and a waiting fetch ends at once with
+    /// `REBALANCE_IN_PROGRESS` when the member's assignment changes.
     pub struct FetchRequest {
         /// Longest time to wait for `min_bytes`.
         pub max_wait_ms: i32,
@@ -54,10 +70,12 @@ wire_struct! {
         pub max_bytes: i32,
         /// Visibility of transactional records.
         pub isolation_level: IsolationLevel,
-        /// The consumer group fetching, if any (informational; a placeholder).
+        /// The consumer group fetching, if any.
         pub group_id: Option<String>,
         /// Per-topic partitions.
         pub topics: Vec<FetchTopic>,
+        /// The group member fetching (v1+; ignored without `group_id`).
+        pub member: Since<1, FetchMember>,
     }
 }
 
@@ -90,7 +108,9 @@ wire_struct! {
 wire_struct! {
     /// Batches per partition.
     pub struct FetchResponse {
-        /// `NONE`, or an error for the whole fetch.
+        /// `NONE`, or an error for the whole fetch (for a member:
+        /// `REBALANCE_IN_PROGRESS`, `STALE_MEMBER_EPOCH`, `UNKNOWN_MEMBER_ID`,
+        /// `FENCED_MEMBER_EPOCH`; no partitions are returned then).
         pub error_code: ErrorCode,
         /// Per-topic results.
         pub topics: Vec<FetchTopicResponse>,

@@ -11,7 +11,7 @@ mod topics;
 
 pub use api_versions::{ApiVersionRange, ApiVersionsRequest, ApiVersionsResponse};
 pub use fetch::{
-    FetchPartition, FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopic,
+    FetchMember, FetchPartition, FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopic,
     FetchTopicResponse, IsolationLevel,
 };
 pub use groups::{
