@@ -323,6 +323,7 @@ fn fetch_of(partitions: impl Iterator<Item = i32>) -> FetchRequest {
                 })
                 .collect(),
         }],
+        member: Default::default(),
     }
 }
 

@@ -169,6 +169,7 @@ mod tests {
                     }],
                 })
                 .collect(),
+            member: Default::default(),
         }
         .into()
     }
