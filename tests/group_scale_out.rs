@@ -123,11 +123,13 @@ fn check(reads: &[Read], may_repeat: &BTreeSet<(u32, i64)>, members: usize) {
 }
 
 fn broker(clock: &ManualClock) -> Broker {
-    let config = BrokerConfig::with_storage(StorageConfig::Custom {
+    let mut config = BrokerConfig::with_storage(StorageConfig::Custom {
         storage: Arc::new(MemoryStorage::new()),
         dir: "/data".into(),
     })
     .clock(Arc::new(clock.clone()));
+    // The tests expire sessions themselves, at the moment they choose.
+    config.maintenance_interval_ms = None;
     let broker = Broker::open(config).unwrap();
     broker
         .create_topic("events", TopicConfig::with_partitions(PARTITIONS))
