@@ -140,6 +140,7 @@ fn fetch_from(topic: &str) -> FetchRequest {
                 partition_max_bytes: 1 << 20,
             }],
         }],
+        member: Default::default(),
     }
 }
 
