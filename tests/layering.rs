@@ -125,10 +125,13 @@ fn admin_uses_only_the_broker_and_the_observe_seam() {
 
 #[test]
 fn server_uses_broker_protocol_record_and_log_types_only() {
+    // `observe` is the leaf seam it reports through (the `DiskWatch`).
     assert_eq!(
         check(
             "server",
-            &["server", "broker", "protocol", "record", "log", "tokio"]
+            &[
+                "server", "broker", "protocol", "record", "log", "observe", "tokio"
+            ]
         ),
         Vec::<String>::new()
     );
