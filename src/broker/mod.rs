@@ -40,6 +40,8 @@ mod topic_id;
 mod topic_lifecycle;
 
 pub use crate::log::CleanupPolicy;
+/// Re-exported so a produce needs no import from the log layer.
+pub use crate::log::Durability;
 pub use config::{BrokerConfig, GroupConfig, StorageConfig, TopicConfig};
 pub use error::{BrokerError, TopicNameProblem};
 pub use fetch::{

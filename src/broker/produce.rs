@@ -51,6 +51,24 @@ impl ProduceRecord {
         }
     }
 
+    /// A tombstone: a key with a null value. On a compacted topic it
+    /// deletes the key once compaction has passed it.
+    ///
+    /// ```
+    /// use logbus::broker::ProduceRecord;
+    ///
+    /// let delete = ProduceRecord::tombstone("alice");
+    /// assert_eq!(delete.key.as_deref(), Some(&b"alice"[..]));
+    /// assert!(delete.value.is_none());
+    /// ```
+    pub fn tombstone(key: impl Into<Bytes>) -> ProduceRecord {
+        ProduceRecord {
+            key: Some(key.into()),
+            value: None,
+            ..ProduceRecord::default()
+        }
+    }
+
     /// Adds a header.
     pub fn header(mut self, key: impl Into<String>, value: impl Into<Bytes>) -> ProduceRecord {
         self.headers.push(Header {
